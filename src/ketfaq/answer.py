@@ -1,0 +1,184 @@
+"""Turn a question into the response contract: safety first, then retrieval, then fixed texts.
+
+No text in a response is generated: passages are verbatim article slices, everything else
+comes from :mod:`ketfaq.messages` or settings.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from ketfaq.embedding import Encoder
+from ketfaq.index import LoadedIndex, load_index
+from ketfaq.messages import DISCLAIMER, NOTICES, Kind, referral_for
+from ketfaq.retrieval import Hit, Searcher
+from ketfaq.safety import SafetyGate
+from ketfaq.settings import Settings
+
+__all__ = [
+    "AnswerResponse",
+    "Answerer",
+    "Highlight",
+    "InvalidQuestion",
+    "Passage",
+    "Source",
+    "validate_question",
+]
+
+
+class InvalidQuestion(ValueError):
+    """The question cannot be answered as given; the message is for the visitor."""
+
+
+def validate_question(question: object, *, max_chars: int) -> str:
+    """The question if it is usable, else :class:`InvalidQuestion` with a readable reason."""
+    if question is None:
+        raise InvalidQuestion("Please include a question.")
+    if not isinstance(question, str):
+        raise InvalidQuestion("The question must be text.")
+    if not question.strip():
+        raise InvalidQuestion("Please type a question: the message was empty.")
+    if len(question) > max_chars:
+        raise InvalidQuestion(
+            f"Please keep your question under {max_chars} characters "
+            f"(it has {len(question)}). Shorter questions get better answers."
+        )
+    if "\x00" in question:
+        raise InvalidQuestion("The question contains a character that can't be read (NUL).")
+    return question
+
+
+class Source(BaseModel):
+    """Where a passage comes from."""
+
+    doc_id: str
+    title: str
+    section: str
+    url: str | None
+
+
+class Highlight(BaseModel):
+    """Character offsets, within the passage text, of the sentence that best matches."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class Passage(BaseModel):
+    """A verbatim slice of an article."""
+
+    text: str
+    source: Source
+    score: float = Field(description="cosine similarity to the question; higher is better")
+    highlight: Highlight | None = None
+
+
+class AnswerResponse(BaseModel):
+    """The response contract of ``POST /api/ask`` (GUIDE §1), plus a few helpful extras."""
+
+    kind: Kind
+    question: str
+    passages: list[Passage]
+    disclaimer: str
+    referral: str
+    notice: str = Field(description="a short fixed sentence introducing the answer")
+    index_version: str
+    language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """One published index version with its searcher: a request uses exactly one snapshot."""
+
+    index: LoadedIndex
+    searcher: Searcher
+
+
+class Answerer:
+    """The single answer path shared by the API, the CLI and the evaluation."""
+
+    def __init__(self, settings: Settings, encoder: Encoder, index: LoadedIndex | None = None) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.gate = SafetyGate(encoder, settings)
+        self._lock = threading.Lock()
+        self._snapshot = self._make_snapshot(index or load_index(settings.index_dir))
+
+    def _make_snapshot(self, index: LoadedIndex) -> _Snapshot:
+        s = self.settings
+        searcher = Searcher(index, rrf_k=s.rrf_k, candidates=s.candidates,
+                            dedup_threshold=s.dedup_threshold, bm25_weight=s.bm25_weight)
+        return _Snapshot(index, searcher)
+
+    @property
+    def version(self) -> str:
+        return self._snapshot.index.version
+
+    @property
+    def index(self) -> LoadedIndex:
+        return self._snapshot.index
+
+    def reload(self, index_dir: Path | None = None) -> bool:
+        """Swap in the published index if it changed; in-flight requests keep their snapshot."""
+        from ketfaq.index import current_version
+
+        directory = index_dir or self.settings.index_dir
+        with self._lock:
+            name = current_version(directory)
+            if name is None or name == self._snapshot.index.version:
+                return False
+            self._snapshot = self._make_snapshot(load_index(directory, name))
+            return True
+
+    def ask(self, question: str, *, mode: str | None = None) -> AnswerResponse:
+        """Answer one already-validated question."""
+        snapshot = self._snapshot  # read once: the whole answer comes from this version
+        settings = self.settings
+        vector = self.encoder.encode([question])[0]
+        decision = self.gate.classify(question, vector)
+        if decision.kind in ("crisis", "out_of_scope"):
+            return self._respond(decision.kind, question, [], snapshot, decision.language)
+        hits = snapshot.searcher.search(question, vector, k=settings.top_k,
+                                        mode=mode or settings.retrieval_mode)
+        confident = bool(hits) and max(h.score for h in hits) >= settings.min_score
+        shown = [h for h in hits if h.score >= settings.passage_min_score] if confident else []
+        if decision.kind == "personal_advice":
+            return self._respond("personal_advice", question, shown, snapshot, decision.language)
+        if not confident:
+            return self._respond("no_match", question, [], snapshot, decision.language)
+        return self._respond("answer", question, shown, snapshot, decision.language)
+
+    def _respond(self, kind: str, question: str, hits: list[Hit], snapshot: _Snapshot,
+                 language: str) -> AnswerResponse:
+        articles = snapshot.index.manifest["articles"]
+        referral = referral_for(kind, crisis_referral=self.settings.crisis_referral)
+        if kind == "crisis" and language == "es":
+            referral = f"{self.settings.crisis_referral_es}\n\n{self.settings.crisis_referral}"
+        passages = [
+            Passage(
+                text=hit.chunk.text,
+                source=Source(
+                    doc_id=hit.chunk.doc_id,
+                    title=hit.chunk.title,
+                    section=hit.chunk.section,
+                    url=articles.get(hit.chunk.doc_id, {}).get("url"),
+                ),
+                score=round(hit.score, 4),
+                highlight=Highlight(start=hit.highlight[0], end=hit.highlight[1]) if hit.highlight else None,
+            )
+            for hit in hits
+        ]
+        return AnswerResponse(
+            kind=kind,
+            question=question,
+            passages=passages,
+            disclaimer=DISCLAIMER,
+            referral=referral,
+            notice=NOTICES[kind],
+            index_version=snapshot.index.version,
+            language=language,
+        )

@@ -1,0 +1,120 @@
+"""The HTTP API (FastAPI): ``POST /api/ask``, ``GET /api/health``, ``GET /api/suggestions``."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, StrictStr
+
+from ketfaq.answer import AnswerResponse, Answerer, InvalidQuestion, validate_question
+from ketfaq.settings import Settings, get_settings
+
+__all__ = ["create_app", "load_answerer", "AskRequest"]
+
+log = logging.getLogger("ketfaq.api")
+
+
+class AskRequest(BaseModel):
+    """The body of ``POST /api/ask``."""
+
+    question: StrictStr = Field(description="The visitor's question, 1 to 1,000 characters.")
+
+
+class Health(BaseModel):
+    status: str
+    index_version: str
+    passages: int
+    model: str
+
+
+class Suggestions(BaseModel):
+    questions: list[str]
+
+
+def load_answerer(settings: Settings) -> Answerer:
+    """Encoder + published index (built first if there is none) behind the one answer path."""
+    from ketfaq.embedding import load_encoder
+    from ketfaq.index import build_index, current_version
+
+    encoder = load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend)
+    if current_version(settings.index_dir) is None:
+        log.info("no index published in %s: building it", settings.index_dir)
+        build_index(settings, encoder)
+    return Answerer(settings, encoder)
+
+
+def _readable(errors: list[dict[str, Any]]) -> str:
+    """One sentence a person can act on, from pydantic's error list."""
+    for error in errors:
+        kind, loc = error.get("type", ""), error.get("loc", ())
+        if kind == "json_invalid":
+            return 'The request body must be JSON like {"question": "..."}.'
+        if kind == "missing" and "question" in loc:
+            return 'Please include a "question" field with your question.'
+        if kind == "missing":
+            return 'The request body must be JSON like {"question": "..."}.'
+        if "question" in loc and kind.startswith("string"):
+            return 'The "question" field must be text.'
+        if kind in ("model_attributes_type", "dict_type"):
+            return 'The request body must be a JSON object like {"question": "..."}.'
+    return "The request could not be read; send JSON like {\"question\": \"...\"}."
+
+
+def create_app(settings: Settings | None = None, answerer: Answerer | None = None) -> FastAPI:
+    """The ASGI app; loads the model and index once at start-up."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.answerer = answerer or load_answerer(settings)
+        yield
+
+    app = FastAPI(
+        title="ketfaq",
+        version="0.1.0",
+        summary="Verbatim passages from the clinic's articles, a fixed disclaimer and a referral.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _readable(list(exc.errors()))})
+
+    @app.exception_handler(InvalidQuestion)
+    async def _invalid_question(request: Request, exc: InvalidQuestion) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    def get_answerer(request: Request) -> Answerer:
+        return request.app.state.answerer
+
+    AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+
+    @app.post("/api/ask", response_model=AnswerResponse, responses={422: {"description": "Invalid question"}})
+    def ask(body: AskRequest, answerer: AnswererDep) -> AnswerResponse:
+        """Answer a visitor's question with verbatim passages, the disclaimer and a referral."""
+        question = validate_question(body.question, max_chars=settings.max_question_chars)
+        return answerer.ask(question)
+
+    @app.get("/api/health", response_model=Health)
+    def health(answerer: AnswererDep) -> Health:
+        """Liveness and the index version being served."""
+        index = answerer.index
+        return Health(status="ok", index_version=index.version, passages=len(index.chunks),
+                      model=index.manifest["model_name"])
+
+    @app.get("/api/suggestions", response_model=Suggestions)
+    def suggestions(answerer: AnswererDep, limit: int = 6) -> Suggestions:
+        """Starter questions: the FAQ questions that appear in the articles."""
+        seen: dict[str, None] = {}
+        for chunk in answerer.index.chunks:
+            if chunk.question and chunk.question.lower() not in {q.lower() for q in seen}:
+                seen[chunk.question] = None
+        return Suggestions(questions=list(seen)[: max(0, min(limit, 20))])
+
+    return app

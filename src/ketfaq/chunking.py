@@ -1,0 +1,153 @@
+"""Cut articles into passages: along headings first, then paragraphs, lines and sentences.
+
+Every chunk is an exact slice ``article.body[start:end]``, so what a visitor reads is verbatim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from ketfaq.corpus import Article
+
+__all__ = ["Chunk", "Section", "split_sections", "chunk_article", "chunk_corpus", "sentence_spans"]
+
+_HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# A sentence ends at . ! ? or an ellipsis, optionally followed by a closing quote or bracket.
+_SENTENCE_END = r"(?:(?<=[.!?…])|(?<=[.!?…][\"”’)\]]))\s+"
+_SEPARATORS = ["\n\n", "\n", _SENTENCE_END, r"(?<=[;:])\s+", r"\s+"]
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?…])[\"”’)\]]?\s+|\n+")
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A run of body text under one heading path."""
+
+    headings: tuple[str, ...]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One passage: a verbatim slice of an article plus where it came from."""
+
+    id: str
+    doc_id: str
+    title: str
+    headings: tuple[str, ...]
+    text: str
+    start: int
+    end: int
+
+    @property
+    def section(self) -> str:
+        """The heading path a visitor sees, e.g. ``Risks › Common Side Effects``."""
+        return " › ".join(self.headings)
+
+    @property
+    def question(self) -> str | None:
+        """The FAQ question this chunk answers, when its heading is a question."""
+        if self.headings and self.headings[-1].rstrip().endswith("?"):
+            return self.headings[-1]
+        return None
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded and keyword-indexed: the text under its heading path.
+
+        The article title is left out on purpose: every title here says "ketamine therapy for
+        anxiety", which made every passage look alike to the encoder (measured on the QA set).
+        """
+        return f"{' › '.join(self.headings)}\n{self.text}" if self.headings else self.text
+
+
+def split_sections(article: Article) -> list[Section]:
+    """Sections of the body delimited by Markdown ATX headings, with their heading paths."""
+    body = article.body
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    cursor = 0
+    current: tuple[str, ...] = ()
+    for match in _HEADING_RE.finditer(body):
+        if body[cursor:match.start()].strip():
+            sections.append(Section(current, cursor, match.start()))
+        level, text = len(match.group(1)), match.group(2).strip()
+        path = [(lvl, name) for lvl, name in path if lvl < level] + [(level, text)]
+        # The article's own title (a lone level-1 heading) adds no information to a path.
+        current = tuple(name for lvl, name in path if not (lvl == 1 and name == article.title))
+        cursor = match.end()
+    if body[cursor:].strip():
+        sections.append(Section(current, cursor, len(body)))
+    return sections
+
+
+def _splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        separators=_SEPARATORS,
+        is_separator_regex=True,
+        keep_separator=True,
+        strip_whitespace=True,
+    )
+
+
+def chunk_article(article: Article, *, chunk_size: int, chunk_overlap: int = 0) -> list[Chunk]:
+    """Chunks of one article, each at most ``chunk_size`` characters where sentences allow."""
+    splitter = _splitter(chunk_size, chunk_overlap)
+    chunks: list[Chunk] = []
+    for section in split_sections(article):
+        text = article.body[section.start:section.end]
+        cursor = 0
+        for piece in splitter.split_text(text):
+            offset = text.find(piece, cursor)
+            if offset < 0:  # overlap moved us backwards: search from the section start
+                offset = text.find(piece)
+            if offset < 0:
+                raise AssertionError(f"splitter produced text not found in {article.id}")
+            start = section.start + offset
+            cursor = offset + 1
+            digest = hashlib.sha1(f"{article.id}\n{piece}".encode()).hexdigest()[:12]
+            chunks.append(
+                Chunk(
+                    id=f"{article.id}#{digest}",
+                    doc_id=article.id,
+                    title=article.title,
+                    headings=section.headings,
+                    text=piece,
+                    start=start,
+                    end=start + len(piece),
+                )
+            )
+    return chunks
+
+
+def chunk_corpus(articles: list[Article], *, chunk_size: int, chunk_overlap: int = 0) -> list[Chunk]:
+    """Chunks of every article, in corpus order; ids are unique."""
+    chunks: list[Chunk] = []
+    seen: set[str] = set()
+    for article in articles:
+        for chunk in chunk_article(article, chunk_size=chunk_size, chunk_overlap=chunk_overlap):
+            if chunk.id in seen:  # the same passage twice in one article: show it once
+                continue
+            seen.add(chunk.id)
+            chunks.append(chunk)
+    return chunks
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` offsets of the sentences (or list lines) in a passage."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for match in _SENTENCE_SPLIT_RE.finditer(text):
+        end = match.start() + len(match.group(0).rstrip())
+        if text[cursor:end].strip():
+            spans.append((cursor, end))
+        cursor = match.end()
+    if text[cursor:].strip():
+        spans.append((cursor, len(text.rstrip())))
+    return spans

