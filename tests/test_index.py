@@ -1,0 +1,112 @@
+"""index.py: builds are offline, atomic and versioned; the manifest says what was built."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ketfaq.index import (
+    build_index,
+    current_version,
+    index_is_stale,
+    list_versions,
+    load_index,
+)
+from ketfaq.settings import Settings
+from tests.conftest import CORPUS_DIR
+
+
+@pytest.fixture
+def warm_index_dir(tmp_path: Path, settings: Settings, built_index) -> Path:
+    """An empty index directory whose embedding cache is already warm, so builds are quick."""
+    import shutil
+
+    target = tmp_path / "index"
+    shutil.copytree(settings.index_dir / "cache", target / "cache")
+    return target
+
+
+def test_manifest_describes_the_build(settings: Settings, built_index) -> None:
+    index = load_index(settings.index_dir)
+    manifest = index.manifest
+    assert manifest["version"] == built_index.version == current_version(settings.index_dir)
+    assert manifest["model_name"] == "all-MiniLM-L6-v2"
+    assert manifest["dimension"] == 384
+    assert manifest["chunk_count"] == len(index.chunks) == built_index.chunks
+    assert len(manifest["corpus_hash"]) == 64 and manifest["built_at"]
+    assert manifest["format_version"] == 1
+    assert not index_is_stale(settings)
+
+
+def test_vectors_are_unit_length(settings: Settings, built_index) -> None:
+    vectors = np.asarray(load_index(settings.index_dir).vectors)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_build_succeeds_with_network_blocked(tmp_path: Path, encoder, monkeypatch) -> None:
+    """Nothing may be fetched from a model hub: building works with every socket refused."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access blocked by test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    from ketfaq.embedding import SentenceTransformerEncoder
+
+    settings = Settings(corpus_dir=CORPUS_DIR, index_dir=tmp_path / "index")
+    offline_encoder = SentenceTransformerEncoder(settings.resolved_model_path())  # loads the model anew
+    report = build_index(settings, offline_encoder)
+    assert report.chunks > 100 and current_version(settings.index_dir) == report.version
+
+
+def test_rebuild_reuses_cached_embeddings(tmp_path: Path, encoder) -> None:
+    settings = Settings(corpus_dir=CORPUS_DIR, index_dir=tmp_path / "index")
+    first = build_index(settings, encoder)
+    second = build_index(settings, encoder)
+    assert first.embedded > 0 and second.embedded == 0
+    assert second.version != first.version
+    assert [m["version"] for m in list_versions(settings.index_dir)][:2] == [second.version, first.version]
+
+
+def test_failed_build_leaves_published_index(tmp_path: Path, encoder, warm_index_dir: Path) -> None:
+    settings = Settings(corpus_dir=CORPUS_DIR, index_dir=warm_index_dir)
+    good = build_index(settings, encoder)
+
+    class Exploding:
+        name, dimension = encoder.name, encoder.dimension
+
+        def encode(self, texts, **kwargs):
+            raise RuntimeError("killed mid-build")
+
+    changed = tmp_path / "corpus"
+    changed.mkdir()
+    for path in CORPUS_DIR.glob("*.md"):
+        (changed / path.name).write_text(path.read_text() + "\n\nA brand new paragraph.\n")
+    with pytest.raises(RuntimeError):
+        build_index(settings.model_copy(update={"corpus_dir": changed}), Exploding())
+    assert current_version(settings.index_dir) == good.version
+    assert load_index(settings.index_dir).chunks
+
+
+def test_stale_when_corpus_changes(tmp_path: Path, encoder, warm_index_dir: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for path in CORPUS_DIR.glob("*.md"):
+        (corpus / path.name).write_text(path.read_text())
+    settings = Settings(corpus_dir=corpus, index_dir=warm_index_dir)
+    assert index_is_stale(settings)
+    build_index(settings, encoder)
+    assert not index_is_stale(settings)
+    target = next(corpus.glob("*.md"))
+    target.write_text(target.read_text() + "\nOne more sentence.\n")
+    assert index_is_stale(settings)
+
+
+def test_chunks_file_is_readable_json(settings: Settings, built_index) -> None:
+    version_dir = settings.index_dir / "versions" / built_index.version
+    records = [json.loads(line) for line in (version_dir / "chunks.jsonl").read_text().splitlines()]
+    assert records and {"id", "doc_id", "text", "start", "end", "headings"} <= set(records[0])
