@@ -42,6 +42,7 @@ __all__ = [
     "list_versions",
     "load_index",
     "publish",
+    "rollback",
 ]
 
 FORMAT_VERSION = 1
@@ -67,6 +68,10 @@ class BuildReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
+    chunks_changed: int = 0
+    chunks_unchanged: int = 0
+    # doc_id -> {"added": n, "changed": n, "removed": n, "unchanged": n} for articles that changed
+    per_article: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -227,6 +232,7 @@ def build_index(
     previous = None
     if (name := current_version(index_dir)) is not None:
         previous = json.loads((index_dir / _VERSIONS / name / "manifest.json").read_text())
+    old_chunk_list = _read_chunks(index_dir / _VERSIONS / previous["version"]) if previous else []
 
     texts, rows = _vector_texts(chunks)
     spans = [sentence_spans(chunk.text) for chunk in chunks]
@@ -293,10 +299,8 @@ def build_index(
         _prune(index_dir, keep_versions)
 
     old_articles = (previous or {}).get("articles", {})
-    old_chunks = set()
-    if previous:
-        old_chunks = {c.id for c in _read_chunks(index_dir / _VERSIONS / previous["version"])}
-    new_chunks = {c.id for c in chunks}
+    changes = _chunk_changes(old_chunk_list, chunks)
+    totals = {kind: sum(c[kind] for c in changes.values()) for kind in _CHANGE_KINDS}
     return BuildReport(
         version=version,
         chunks=len(chunks),
@@ -308,10 +312,56 @@ def build_index(
             if articles_meta[a]["hash"] != old_articles[a].get("hash")
         ),
         articles_removed=sorted(set(old_articles) - set(articles_meta)),
-        chunks_added=len(new_chunks - old_chunks),
-        chunks_removed=len(old_chunks - new_chunks) if previous else 0,
+        chunks_added=totals["added"],
+        chunks_removed=totals["removed"],
         seconds=(dt.datetime.now(dt.UTC) - start).total_seconds(),
+        chunks_changed=totals["changed"],
+        chunks_unchanged=totals["unchanged"],
+        per_article={doc: c for doc, c in sorted(changes.items())
+                     if c["added"] or c["changed"] or c["removed"]},
     )
+
+
+_CHANGE_KINDS = ("added", "changed", "removed", "unchanged")
+
+
+def _chunk_changes(old: list[Chunk], new: list[Chunk]) -> dict[str, dict[str, int]]:
+    """Per article, passages added, changed, removed and unchanged since the previous version.
+
+    A passage is identified by its slot (article, heading path, position under that heading):
+    same slot with other text is "changed", a slot only in one version is "added" or "removed".
+    """
+    def slots(chunks: list[Chunk]) -> dict[tuple, str]:
+        position: dict[tuple, int] = {}
+        result = {}
+        for chunk in chunks:
+            key = (chunk.doc_id, chunk.headings)
+            position[key] = position.get(key, -1) + 1
+            result[(*key, position[key])] = chunk.text
+        return result
+
+    before, after = slots(old), slots(new)
+    changes: dict[str, dict[str, int]] = {}
+    for slot in before.keys() | after.keys():
+        kind = ("added" if slot not in before else "removed" if slot not in after
+                else "unchanged" if before[slot] == after[slot] else "changed")
+        changes.setdefault(slot[0], dict.fromkeys(_CHANGE_KINDS, 0))[kind] += 1
+    return changes
+
+
+def rollback(index_dir: Path, version: str | None = None) -> str:
+    """Publish ``version``, or the newest version older than the published one; returns its name."""
+    current = current_version(index_dir)
+    names = [m["version"] for m in list_versions(index_dir)]
+    if version is None:
+        older = [n for n in names if current is None or n < current]
+        if not older:
+            raise IndexError_(f"no version older than {current} to roll back to in {index_dir}")
+        version = older[0]
+    elif version not in names:
+        raise IndexError_(f"no complete index version {version!r}; see `ketfaq index list`")
+    publish(index_dir, version)
+    return version
 
 
 def _safe_name(name: str) -> str:

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     frame_ancestors: str = "'self'"
     admin_token: str = ""
     record_unanswered: bool = True
+    unanswered_similarity: float = Field(
+        0.85, gt=0.0, le=1.0, description="cosine at which two unanswered questions are grouped")
+    reload_interval: float = Field(
+        1.0, ge=0.0, description="seconds between checks for a newly published index; 0 = off")
     cache_size: int = Field(1024, ge=0)
 
     @field_validator("retrieval_mode")
