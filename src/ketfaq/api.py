@@ -6,11 +6,12 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictStr
 
+from ketfaq import admin
 from ketfaq.answer import AnswerResponse, Answerer, InvalidQuestion, validate_question
 from ketfaq.settings import Settings, get_settings
 
@@ -72,7 +73,8 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.answerer = answerer or load_answerer(settings)
-        yield
+        async with admin.index_watcher(app, settings.reload_interval):
+            yield
 
     app = FastAPI(
         title="ketfaq",
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    admin.install(app, settings)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -96,10 +99,14 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 
     @app.post("/api/ask", response_model=AnswerResponse, responses={422: {"description": "Invalid question"}})
-    def ask(body: AskRequest, answerer: AnswererDep) -> AnswerResponse:
+    def ask(body: AskRequest, answerer: AnswererDep, request: Request,
+            background: BackgroundTasks) -> AnswerResponse:
         """Answer a visitor's question with verbatim passages, the disclaimer and a referral."""
         question = validate_question(body.question, max_chars=settings.max_question_chars)
-        return answerer.ask(question)
+        response = answerer.ask(question)
+        if response.kind == "no_match" and settings.record_unanswered:
+            background.add_task(admin.record_unanswered, request.app, question)
+        return response
 
     @app.get("/api/health", response_model=Health)
     def health(answerer: AnswererDep) -> Health:

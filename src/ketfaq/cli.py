@@ -1,9 +1,10 @@
-"""The ``ketfaq`` command line: build the index, serve the app, ask a question."""
+"""The ``ketfaq`` command line: build, serve, ask; staff commands ``corpus``, ``index``, ``review``."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,7 +34,10 @@ def _build(settings: Settings, *, progress: bool = True) -> None:
                          ("removed", report.articles_removed)):
         if items:
             typer.echo(f"  articles {label}: {', '.join(items)}")
-    typer.echo(f"  passages added: {report.chunks_added}, removed: {report.chunks_removed}")
+    typer.echo(f"  passages added: {report.chunks_added}, changed: {report.chunks_changed}, "
+               f"removed: {report.chunks_removed}, unchanged: {report.chunks_unchanged}")
+    for doc_id, counts in report.per_article.items():
+        typer.echo(f"    {doc_id}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items() if n))
 
 
 @app.command()
@@ -96,6 +100,174 @@ def ask(
         typer.echo(f"   {passage.text}\n")
     typer.echo(response.referral)
     typer.echo(f"\n{response.disclaimer}")
+
+
+corpus_app = typer.Typer(help="Add, list, retire and check the articles.", no_args_is_help=True)
+index_app = typer.Typer(help="Published index versions: list them, roll back.", no_args_is_help=True)
+review_app = typer.Typer(help="What visitors asked that the articles don't answer.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(index_app, name="index")
+app.add_typer(review_app, name="review")
+
+
+@corpus_app.command("add")
+def corpus_add(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .md, .txt or .html file.")],
+    title: Annotated[str | None, typer.Option(help="Article title (default: the file's own).")] = None,
+    url: Annotated[str | None, typer.Option(help="Where the article is published, if anywhere.")] = None,
+    publisher: Annotated[str | None, typer.Option(help="Who wrote or published it.")] = None,
+    doc_id: Annotated[str | None, typer.Option("--id", help="Article id (default: NNN-title-slug).")] = None,
+) -> None:
+    """Import an article into the corpus with front matter (HTML is converted to Markdown)."""
+    from ketfaq.corpus import CorpusError
+    from ketfaq.importer import import_article
+    from ketfaq.lint import lint_corpus
+
+    settings = get_settings()
+    try:
+        article = import_article(file, settings.corpus_dir, title=title, url=url,
+                                 publisher=publisher, doc_id=doc_id)
+    except CorpusError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"added {article.id} -> {article.path}")
+    for finding in lint_corpus(settings.corpus_dir, chunk_size=settings.chunk_size,
+                               chunk_overlap=settings.chunk_overlap,
+                               min_chunk_chars=settings.min_chunk_chars, paths=[article.path]).findings:
+        typer.echo(f"  {finding}")
+    typer.echo("check it, then run `ketfaq build` to publish it")
+
+
+@corpus_app.command("list")
+def corpus_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The articles a build would index."""
+    from ketfaq.importer import list_articles
+
+    articles = list_articles(get_settings().corpus_dir)
+    rows = [{"id": a.id, "title": a.title, "reviewed": a.reviewed.isoformat(), "publisher": a.publisher,
+             "url": a.url, "file": str(a.path)} for a in articles]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        typer.echo(f"{row['id']}  reviewed {row['reviewed']}  {row['title']}")
+
+
+@corpus_app.command("remove")
+def corpus_remove(doc_id: Annotated[str, typer.Argument(help="The article id (see `corpus list`).")]) -> None:
+    """Retire an article: move it to corpus/.retired/ (move it back to restore it)."""
+    from ketfaq.corpus import CorpusError
+    from ketfaq.importer import retire_article
+
+    try:
+        target = retire_article(get_settings().corpus_dir, doc_id)
+    except CorpusError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"retired {doc_id} -> {target}; run `ketfaq build` to publish the change")
+
+
+@corpus_app.command("lint")
+def corpus_lint(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for tools.")] = False) -> None:
+    """Check the articles and synonyms file; errors exit 1, warnings don't."""
+    from ketfaq.lint import lint_corpus
+
+    settings = get_settings()
+    if not settings.corpus_dir.is_dir():
+        typer.echo(f"error: corpus directory {settings.corpus_dir} not found", err=True)
+        raise typer.Exit(2)
+    report = lint_corpus(settings.corpus_dir, chunk_size=settings.chunk_size,
+                         chunk_overlap=settings.chunk_overlap, min_chunk_chars=settings.min_chunk_chars)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for finding in report.findings:
+            typer.echo(str(finding))
+        typer.echo(f"{report.files} files: {report.errors} errors, {report.warnings} warnings")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@index_app.command("list")
+def index_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Index versions on disk, newest first; * marks the published one."""
+    from ketfaq.corpus import CorpusError, load_corpus
+    from ketfaq.index import build_fingerprint, current_version, list_versions
+
+    settings = get_settings()
+    published = current_version(settings.index_dir)
+    try:
+        fingerprint = build_fingerprint(settings, load_corpus(settings.corpus_dir))
+    except CorpusError:
+        fingerprint = None
+    rows = [{"version": m["version"], "published": m["version"] == published,
+             "matches_corpus": m.get("fingerprint") == fingerprint, "built_at": m.get("built_at"),
+             "passages": m.get("chunk_count"), "articles": len(m.get("articles", {}))}
+            for m in list_versions(settings.index_dir)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"no index versions in {settings.index_dir}: run `ketfaq build`")
+    for r in rows:
+        mark = "*" if r["published"] else " "
+        note = "  (matches corpus)" if r["matches_corpus"] else ""
+        typer.echo(f"{mark} {r['version']}  {r['articles']} articles, {r['passages']} passages{note}")
+
+
+@index_app.command("rollback")
+def index_rollback(
+    version: Annotated[str | None, typer.Argument(help="Version to publish (default: the one before).")] = None,
+) -> None:
+    """Publish an earlier index version; a running server picks it up within seconds."""
+    from ketfaq.index import IndexError_, index_is_stale, rollback
+
+    settings = get_settings()
+    try:
+        name = rollback(settings.index_dir, version)
+    except IndexError_ as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"published {name}")
+    if index_is_stale(settings):
+        typer.echo("note: the corpus differs from this version, and `ketfaq serve` rebuilds a stale "
+                   "index when it starts: fix or restore the article, then `ketfaq build`.", err=True)
+
+
+@review_app.command("unanswered")
+def review_unanswered(
+    limit: Annotated[int, typer.Option(min=1, help="How many groups to show.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Questions that ended as no_match, grouped and redacted, most asked first."""
+    from dataclasses import asdict
+
+    from ketfaq.unanswered import UnansweredStore
+
+    settings = get_settings()
+    groups = UnansweredStore(settings.db_path).groups(limit)
+    if as_json:
+        typer.echo(json.dumps([asdict(g) for g in groups], indent=2, ensure_ascii=False))
+        return
+    if not groups:
+        state = "on" if settings.record_unanswered else "off (KETFAQ_RECORD_UNANSWERED=false)"
+        typer.echo(f"no unanswered questions in {settings.db_path} (recording is {state})")
+    for g in groups:
+        typer.echo(f"[{g.id}] {g.count}x  last {g.last_seen}  first {g.first_seen}\n    {g.text}")
+        for variant in g.variants:
+            if variant != g.text:
+                typer.echo(f"      ~ {variant}")
+
+
+@review_app.command("dismiss")
+def review_dismiss(group_id: Annotated[int, typer.Argument(help="Group id from `review unanswered`.")]) -> None:
+    """Forget a group of unanswered questions, e.g. once an article answers it."""
+    from ketfaq.unanswered import UnansweredStore
+
+    if not UnansweredStore(get_settings().db_path).dismiss(group_id):
+        typer.echo(f"error: no group {group_id}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"dismissed group {group_id}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

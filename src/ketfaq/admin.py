@@ -1,0 +1,159 @@
+"""What staff need from the running server: admin endpoints, index hot reload, unanswered log.
+
+``/api/admin/*`` needs ``Authorization: Bearer <KETFAQ_ADMIN_TOKEN>``, compared in constant time.
+With no token configured the endpoints do not exist (404): admin is never open by default.
+The watcher notices a newly published index (``index/CURRENT``) within ``reload_interval``
+seconds; ``POST /api/admin/reload`` does it at once. Either way requests already running finish
+on the snapshot they started with (see :meth:`ketfaq.answer.Answerer.reload`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from ketfaq.index import current_version, list_versions
+from ketfaq.settings import Settings
+from ketfaq.unanswered import UnansweredStore, redact
+
+__all__ = ["index_watcher", "install", "record_unanswered", "require_admin", "router"]
+
+log = logging.getLogger("ketfaq.admin")
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """404 when admin is disabled, 401 without or with a wrong bearer token."""
+    settings: Settings = request.app.state.settings
+    if not settings.admin_token:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+    given = credentials.credentials.encode() if credentials else b""
+    if not hmac.compare_digest(given, settings.admin_token.encode()):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "A valid admin bearer token is required.",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+class ReloadResult(BaseModel):
+    reloaded: bool
+    previous_version: str
+    index_version: str
+
+
+class VersionInfo(BaseModel):
+    version: str
+    built_at: str
+    chunk_count: int
+    articles: int
+    published: bool
+    serving: bool
+
+
+class UnansweredGroupOut(BaseModel):
+    id: int
+    text: str
+    count: int
+    first_seen: str
+    last_seen: str
+    variants: list[str]
+
+
+class UnansweredList(BaseModel):
+    recording: bool
+    groups: list[UnansweredGroupOut]
+
+
+@router.post("/reload", response_model=ReloadResult)
+def reload(request: Request) -> ReloadResult:
+    """Serve the newly published index now; requests already running finish on the old one."""
+    answerer = request.app.state.answerer
+    previous = answerer.version
+    changed = answerer.reload()
+    if changed:
+        log.info("index reloaded on request: %s -> %s", previous, answerer.version)
+    return ReloadResult(reloaded=changed, previous_version=previous, index_version=answerer.version)
+
+
+@router.get("/versions", response_model=list[VersionInfo])
+def versions(request: Request) -> list[VersionInfo]:
+    """Index versions on disk, newest first, with which one is published and which is served."""
+    settings: Settings = request.app.state.settings
+    published = current_version(settings.index_dir)
+    serving = request.app.state.answerer.version
+    return [VersionInfo(version=m["version"], built_at=m.get("built_at", ""),
+                        chunk_count=m.get("chunk_count", 0), articles=len(m.get("articles", {})),
+                        published=m["version"] == published, serving=m["version"] == serving)
+            for m in list_versions(settings.index_dir)]
+
+
+@router.get("/unanswered", response_model=UnansweredList)
+def unanswered(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> UnansweredList:
+    """Questions that ended as no_match (redacted, grouped), most asked first."""
+    settings: Settings = request.app.state.settings
+    store: UnansweredStore = request.app.state.unanswered
+    groups = [UnansweredGroupOut(id=g.id, text=g.text, count=g.count, first_seen=g.first_seen,
+                                 last_seen=g.last_seen, variants=g.variants)
+              for g in store.groups(limit)]
+    return UnansweredList(recording=settings.record_unanswered, groups=groups)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the admin routes and the unanswered-question store to ``app``."""
+    app.state.unanswered = UnansweredStore(settings.db_path, similarity=settings.unanswered_similarity)
+    app.include_router(router)
+
+
+def record_unanswered(app: FastAPI, question: str) -> None:
+    """Keep a no_match question (redacted) for staff; never logs the question, never raises."""
+    try:
+        text = redact(question)
+        vector = app.state.answerer.encoder.encode([text])[0]
+        app.state.unanswered.record(text, vector)
+    except Exception as exc:  # a full disk must not turn into a failed answer
+        log.warning("could not record an unanswered question (%s)", type(exc).__name__)
+
+
+async def _watch(app: FastAPI, interval: float) -> None:
+    failed_on: str | None = None
+    while True:
+        await asyncio.sleep(interval)
+        answerer = app.state.answerer
+        previous = answerer.version
+        try:
+            if await asyncio.to_thread(answerer.reload):
+                log.info("newly published index picked up: %s -> %s", previous, answerer.version)
+            failed_on = None
+        except Exception as exc:
+            published = current_version(app.state.settings.index_dir)
+            if published != failed_on:  # say it once per bad version, keep serving the old one
+                log.error("cannot load published index %s (%s); still serving %s",
+                          published, exc, answerer.version)
+                failed_on = published
+
+
+@contextlib.asynccontextmanager
+async def index_watcher(app: FastAPI, interval: float) -> AsyncIterator[None]:
+    """Run the publication watcher for the app's lifetime (``interval`` 0 turns it off)."""
+    if interval <= 0:
+        yield
+        return
+    task = asyncio.create_task(_watch(app, interval))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
