@@ -134,17 +134,20 @@ class Answerer:
             self._snapshot = self._make_snapshot(load_index(directory, name))
             return True
 
-    def ask(self, question: str, *, mode: str | None = None) -> AnswerResponse:
-        """Answer one already-validated question."""
+    def ask(self, question: str, *, mode: str | None = None, k: int | None = None) -> AnswerResponse:
+        """Answer one already-validated question; ``k`` (default ``top_k``) only lengthens the list."""
         snapshot = self._snapshot  # read once: the whole answer comes from this version
         settings = self.settings
         vector = self.encoder.encode([question])[0]
         decision = self.gate.classify(question, vector)
         if decision.kind in ("crisis", "out_of_scope"):
             return self._respond(decision.kind, question, [], snapshot, decision.language)
-        hits = snapshot.searcher.search(question, vector, k=settings.top_k,
+        k = k or settings.top_k
+        hits = snapshot.searcher.search(question, vector, k=max(k, settings.top_k),
                                         mode=mode or settings.retrieval_mode)
-        confident = bool(hits) and max(h.score for h in hits) >= settings.min_score
+        # The decision looks at the top_k passages whatever k is, so evaluation at k=5 routes like the API.
+        confident = bool(hits) and max(h.score for h in hits[: settings.top_k]) >= settings.min_score
+        hits = hits[:k]
         shown = [h for h in hits if h.score >= settings.passage_min_score] if confident else []
         if decision.kind == "personal_advice":
             return self._respond("personal_advice", question, shown, snapshot, decision.language)
