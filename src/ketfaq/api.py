@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, StrictStr
 from ketfaq import admin
 from ketfaq.answer import AnswerResponse, Answerer, InvalidQuestion, validate_question
 from ketfaq.settings import Settings, get_settings
+from ketfaq.web import RateLimit, SecurityHeaders, mount_web
 
 __all__ = ["create_app", "load_answerer", "AskRequest"]
 
@@ -35,6 +36,14 @@ class Health(BaseModel):
 
 class Suggestions(BaseModel):
     questions: list[str]
+
+
+def get_answerer(request: Request) -> Answerer:
+    """The app's answerer (a module-level alias: string annotations resolve in module globals)."""
+    return request.app.state.answerer
+
+
+AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 
 
 def load_answerer(settings: Settings) -> Answerer:
@@ -84,6 +93,8 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     )
     app.state.settings = settings
     admin.install(app, settings)
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
+    rate_limit = RateLimit(settings.rate_limit)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -93,12 +104,8 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     async def _invalid_question(request: Request, exc: InvalidQuestion) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
-    def get_answerer(request: Request) -> Answerer:
-        return request.app.state.answerer
-
-    AnswererDep = Annotated[Answerer, Depends(get_answerer)]
-
-    @app.post("/api/ask", response_model=AnswerResponse, responses={422: {"description": "Invalid question"}})
+    @app.post("/api/ask", response_model=AnswerResponse, dependencies=[Depends(rate_limit)],
+              responses={422: {"description": "Invalid question"}, 429: {"description": "Too many questions"}})
     def ask(body: AskRequest, answerer: AnswererDep, request: Request,
             background: BackgroundTasks) -> AnswerResponse:
         """Answer a visitor's question with verbatim passages, the disclaimer and a referral."""
@@ -124,4 +131,5 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
                 seen[chunk.question] = None
         return Suggestions(questions=list(seen)[: max(0, min(limit, 20))])
 
+    mount_web(app, settings)  # last: API routes take precedence over the page's files
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,7 +67,13 @@ class Settings(BaseSettings):
     crisis_threshold: float = Field(0.62, ge=0.0, le=1.0)
 
     # Web embedding and admin.
-    frame_ancestors: str = "'self'"
+    frame_ancestors: str = Field(
+        "'self'", description="CSP frame-ancestors: which sites may show the chat page in an iframe, "
+        "e.g. \"'self' https://www.clinic.example\"; \"'none'\" forbids framing")
+    web_dir: str = Field("", description="folder the chat page is served from; empty = the bundled web/")
+    rate_limit: str = Field(
+        "", description="per-client limit on /api/ask in `limits` notation, e.g. '30/minute;300/hour'; "
+        "empty disables it")
     admin_token: str = ""
     record_unanswered: bool = True
     unanswered_similarity: float = Field(
@@ -82,6 +89,31 @@ class Settings(BaseSettings):
         if value not in allowed:
             raise ValueError(f"retrieval_mode must be one of {allowed}, got {value!r}")
         return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _check_frame_ancestors(cls, value: str) -> str:
+        sources = value.split()
+        keyword, origin = {"'self'", "'none'"}, re.compile(r"^https?://(\*\.)?[A-Za-z0-9.-]+(:\d+)?$")
+        if not sources or any(s not in keyword and not origin.match(s) for s in sources):
+            raise ValueError("frame_ancestors must be 'self', 'none' or space-separated origins like "
+                             f"https://www.clinic.example, got {value!r}")
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("frame_ancestors: 'none' cannot be combined with other sources")
+        return " ".join(sources)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            from limits import parse_many
+
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError("rate_limit must look like '30/minute' or '30/minute;300/hour' "
+                                 f"(or be empty to disable it), got {value!r}") from None
+        return value.strip()
 
     @field_validator("encoder_backend")
     @classmethod

@@ -1,0 +1,130 @@
+"""The chat page's server side: static files at ``/``, security headers and a per-client rate limit.
+
+The page itself lives in ``web/`` (plain HTML, CSS and JavaScript modules, no build step, no CDN).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.staticfiles import StaticFiles
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ketfaq.settings import Settings
+
+__all__ = ["RateLimit", "SecurityHeaders", "content_security_policy", "mount_web", "web_directory"]
+
+# The repository's web/ folder (src layout: src/ketfaq/web.py -> ../../web).
+_BUNDLED_WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+
+
+def web_directory(settings: Settings) -> Path:
+    """The folder the chat page is served from: ``KETFAQ_WEB_DIR`` or the repository's ``web/``."""
+    return Path(settings.web_dir) if settings.web_dir else _BUNDLED_WEB_DIR
+
+
+def content_security_policy(frame_ancestors: str) -> str:
+    """A CSP that allows only this origin's own files: no inline script or style, no third party."""
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+        f"form-action 'self'; frame-ancestors {frame_ancestors}"
+    )
+
+
+class SecurityHeaders:
+    """ASGI middleware adding CSP, nosniff, a referrer policy and framing rules to every response.
+
+    The interactive API docs (``/docs``, ``/redoc``) load Swagger UI from a CDN with inline
+    script, so they get every header except the CSP.
+
+    Example::
+
+        app.add_middleware(SecurityHeaders, frame_ancestors="'self' https://clinic.example")
+    """
+
+    def __init__(self, app: ASGIApp, *, frame_ancestors: str = "'self'",
+                 csp_exempt: tuple[str, ...] = ("/docs", "/redoc")) -> None:
+        self.app = app
+        self.csp = content_security_policy(frame_ancestors)
+        self.csp_exempt = csp_exempt
+        self.headers: dict[str, str] = {
+            "X-Content-Type-Options": "nosniff",
+            # Visitors' questions are health information: tell linked sites nothing.
+            "Referrer-Policy": "no-referrer",
+            "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+            "Cross-Origin-Resource-Policy": "same-origin",
+        }
+        # Old browsers ignore frame-ancestors; X-Frame-Options can only say "same origin" or "never".
+        if frame_ancestors == "'self'":
+            self.headers["X-Frame-Options"] = "SAMEORIGIN"
+        elif frame_ancestors == "'none'":
+            self.headers["X-Frame-Options"] = "DENY"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        exempt = scope["path"].startswith(self.csp_exempt)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+                if not exempt:
+                    headers.setdefault("Content-Security-Policy", self.csp)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RateLimit:
+    """A FastAPI dependency answering ``429`` when one client asks too often (moving window, in memory).
+
+    The client is the connection's address; behind a reverse proxy run uvicorn with
+    ``--proxy-headers --forwarded-allow-ips=<proxy>`` so that address is the visitor's.
+    Limits are per process: with N workers a client may ask N times as often.
+
+    Example::
+
+        limit = RateLimit("20/minute;200/hour")
+        app.post("/api/ask", dependencies=[Depends(limit)])
+    """
+
+    def __init__(self, spec: str) -> None:
+        self.items: list[RateLimitItem] = parse_many(spec) if spec.strip() else []
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def __call__(self, request: Request) -> None:
+        if not self.items:
+            return
+        client = request.client.host if request.client else "unknown"
+        blocked = [item for item in self.items if not self._limiter.test(item, client)]
+        if not blocked:
+            for item in self.items:
+                self._limiter.hit(item, client)
+            return
+        reset = max(self._limiter.get_window_stats(item, client).reset_time for item in blocked)
+        wait = max(1, math.ceil(reset - time.time()))
+        raise HTTPException(
+            status_code=429,
+            detail=(f"You've sent a lot of questions in a short time. Please wait about {wait} "
+                    f"second{'s' if wait != 1 else ''} and then ask again."),
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def mount_web(app: FastAPI, settings: Settings) -> None:
+    """Serve the chat page at ``/``; API routes registered earlier keep precedence."""
+    directory = web_directory(settings)
+    if not (directory / "index.html").is_file():
+        raise RuntimeError(f"the chat page is missing: no index.html in {directory} (KETFAQ_WEB_DIR)")
+    app.mount("/", StaticFiles(directory=directory, html=True), name="web")
