@@ -109,6 +109,11 @@ app.add_typer(corpus_app, name="corpus")
 app.add_typer(index_app, name="index")
 app.add_typer(review_app, name="review")
 
+from ketfaq.evaluation.cli import eval_command, qa_app  # noqa: E402  (light: heavy imports are lazy)
+
+app.command("eval")(eval_command)
+app.add_typer(qa_app, name="qa")
+
 
 @corpus_app.command("add")
 def corpus_add(
