@@ -65,11 +65,12 @@ def _print_summary(results, gate_requested: bool) -> None:
                       f"({r.config.name}; missed: {', '.join(routing['crisis_missed']) or 'none'}; "
                       f"false alarms: {routing['crisis_false_alarms']})")
     table = Table(title="ketfaq eval" if len(results) == 1 else "ketfaq eval --compare")
-    table.add_column("config")
-    for label, _ in COMPARE_COLUMNS:
-        table.add_column(label, justify="right")
-    for row in compare_rows(results):
-        table.add_row(*row)
+    rows = compare_rows(results)
+    table.add_column("metric")
+    for row in rows:
+        table.add_column(row[0], justify="right")
+    for i, (label, _) in enumerate(COMPARE_COLUMNS, 1):
+        table.add_row(label, *(row[i] for row in rows))
     console.print(table)
     for r in results:
         console.print(f"report: {r.out_dir / 'report.md'}")

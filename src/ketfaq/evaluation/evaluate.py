@@ -55,7 +55,7 @@ def _write(result: RunResult, gate_lines: Sequence[str]) -> None:
 
 def evaluate(settings: Settings, qa_paths: Sequence[Path], out_dir: Path, *, url: str | None = None,
              configs: Sequence[Config] | None = None, gate_path: Path | None = None,
-             records: Sequence[QARecord] | None = None, progress: bool = True,
+             records: Sequence[QARecord] | None = None, progress: bool = True, answerer=None,
              say: Callable[[str], None] = lambda _m: None) -> list[RunResult]:
     """Evaluate the current settings (or each of ``configs``) and write every run's files.
 
@@ -68,7 +68,7 @@ def evaluate(settings: Settings, qa_paths: Sequence[Path], out_dir: Path, *, url
     configs = list(configs) if configs else [Config("current")]
     checks = load_gate(gate_path) if gate_path else None
     results: list[RunResult] = []
-    base = None
+    base = answerer  # the API's answerer; loaded from settings when not given
     with tempfile.TemporaryDirectory(prefix="ketfaq-eval-") as tmp:
         for number, config in enumerate(configs):
             if url:
@@ -141,8 +141,8 @@ def compare_rows(results: Sequence[RunResult]) -> list[list[str]]:
         row = [r.config.name]
         for _label, path in COMPARE_COLUMNS:
             value = _lookup(r.metrics, path)
-            row.append("–" if value is None else (f"{value:.0f}" if float(value).is_integer() and value > 1
-                                                   else f"{value:.3f}"))
+            counts = path.endswith(("false_alarms", "over_refusal")) or "latency" in path
+            row.append("–" if value is None else f"{value:.0f}" if counts else f"{value:.3f}")
         rows.append(row)
     return rows
 

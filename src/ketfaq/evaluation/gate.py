@@ -72,7 +72,9 @@ def _lookup(metrics: dict, path: str) -> float | None:
 def apply_gate(metrics: dict, checks: list[Check]) -> list[GateResult]:
     """Every check's result (the built-in ones first); a missing metric fails its check."""
     results = []
-    for check in [*ALWAYS, *checks]:
+    built_in = [a for a in ALWAYS if not any(c.metric == a.metric and c.min is not None and c.min >= a.min
+                                             for c in checks)]
+    for check in [*built_in, *checks]:
         value = _lookup(metrics, check.metric)
         passed = value is not None and (check.min is None or value >= check.min) and (
             check.max is None or value <= check.max)

@@ -99,10 +99,10 @@ class InProcessClient:
 class HttpClient:
     """``POST {url}/api/ask`` on a running server (the API always returns ``top_k`` passages)."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, *, http=None) -> None:
         import httpx
 
-        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+        self._http = http if http is not None else httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
 
     def ask(self, question: str, *, k: int | None = None) -> tuple[str, dict | None, str]:
         try:
