@@ -16,8 +16,9 @@ TOKEN = "s3cret-admin-token-for-tests"
 # In scope, but no article answers them: at least one must come back as no_match.
 UNANSWERED = [
     "Is there parking at the clinic for patients?",
+    "Can I pay with a credit card?",
+    "Can I bring my dog to my appointment?",
     "Do you accept Medicare for the sessions?",
-    "What time does the clinic open on Saturdays?",
 ]
 
 
