@@ -131,7 +131,8 @@ def test_parse_compare() -> None:
     assert [(c.name, c.mode, c.overrides) for c in parse_compare("dense,bm25,hybrid")] == [
         ("dense", "dense", {}), ("bm25", "bm25", {}), ("hybrid", "hybrid", {})]
     sizes = parse_compare("chunk_size=500,700")
-    assert [c.overrides for c in sizes] == [{"chunk_size": "500"}, {"chunk_size": "700"}]
+    assert [(c.name, c.overrides) for c in sizes] == [("chunk_size=500", {"chunk_size": "500"}),
+                                                      ("chunk_size=700", {"chunk_size": "700"})]
     assert all(c.needs_index for c in sizes)
     combo = parse_compare("dense+bm25_weight=0.3")[0]
     assert (combo.mode, combo.overrides, combo.needs_index) == ("dense", {"bm25_weight": "0.3"}, False)

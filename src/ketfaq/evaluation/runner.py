@@ -51,7 +51,7 @@ def parse_compare(spec: str) -> list[Config]:
     for token in (t.strip() for t in spec.split(",")):
         if not token:
             continue
-        mode, overrides = None, {}
+        mode, overrides, name = None, {}, token
         for part in token.split("+"):
             if part in _MODES:
                 mode = part
@@ -61,10 +61,10 @@ def parse_compare(spec: str) -> list[Config]:
                     raise ValueError(f"unknown setting {key!r} in --compare; see `ketfaq.settings.Settings`")
                 overrides[key], last_key = value, key
             elif last_key is not None:
-                overrides[last_key] = part
+                overrides[last_key], name = part, f"{last_key}={part}"
             else:
                 raise ValueError(f"--compare: {part!r} is neither a mode {_MODES} nor key=value")
-        configs.append(Config(token, mode, overrides))
+        configs.append(Config(name, mode, overrides))
     if not configs:
         raise ValueError("--compare needs at least one configuration")
     return configs
