@@ -111,7 +111,8 @@ class Answerer:
     def _make_snapshot(self, index: LoadedIndex) -> _Snapshot:
         s = self.settings
         searcher = Searcher(index, rrf_k=s.rrf_k, candidates=s.candidates,
-                            dedup_threshold=s.dedup_threshold, bm25_weight=s.bm25_weight)
+                            dedup_threshold=s.dedup_threshold, bm25_weight=s.bm25_weight,
+                            heading_weight=s.bm25_heading_weight)
         return _Snapshot(index, searcher)
 
     @property

@@ -13,13 +13,18 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ketfaq.corpus import Article
 
-__all__ = ["Chunk", "Section", "split_sections", "chunk_article", "chunk_corpus", "sentence_spans"]
+__all__ = [
+    "MAX_PASSAGE_CHARS", "Chunk", "Section", "split_sections", "chunk_article", "chunk_corpus",
+    "sentence_spans",
+]
 
 _HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 # A sentence ends at . ! ? or an ellipsis, optionally followed by a closing quote or bracket.
 _SENTENCE_END = r"(?:(?<=[.!?…])|(?<=[.!?…][\"”’)\]]))\s+"
 _SEPARATORS = ["\n\n", "\n", _SENTENCE_END, r"(?<=[;:])\s+", r"\s+"]
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?…])[\"”’)\]]?\s+|\n+")
+# What a visitor reads at a glance (GUIDE §1): no chunk is ever longer than this.
+MAX_PASSAGE_CHARS = 800
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +101,37 @@ def _splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSpli
     )
 
 
+def _bind_lead_ins(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Keep a sentence that introduces a list ("here's what people find:") with the list.
+
+    A boundary right after such a sentence leaves one passage that promises an answer and
+    another that lacks its subject. The two pieces are joined when they fit in
+    ``MAX_PASSAGE_CHARS``; otherwise the lead-in sentence alone moves to the next piece.
+    """
+    spans = list(spans)
+    i = 0
+    while i < len(spans) - 1:
+        (a, b), (c, d) = spans[i], spans[i + 1]
+        if not text[a:b].rstrip().endswith(":") or c < b:  # not a lead-in, or overlapping pieces
+            i += 1
+            continue
+        if d - a <= MAX_PASSAGE_CHARS:
+            spans[i:i + 2] = [(a, d)]
+            continue
+        lead = a + sentence_spans(text[a:b])[-1][0]
+        if lead > a and d - lead <= MAX_PASSAGE_CHARS:
+            spans[i:i + 2] = [(a, a + len(text[a:lead].rstrip())), (lead, d)]
+        i += 1
+    return spans
+
+
 def chunk_article(article: Article, *, chunk_size: int, chunk_overlap: int = 0) -> list[Chunk]:
     """Chunks of one article, each at most ``chunk_size`` characters where sentences allow."""
     splitter = _splitter(chunk_size, chunk_overlap)
     chunks: list[Chunk] = []
     for section in split_sections(article):
         text = article.body[section.start:section.end]
+        spans: list[tuple[int, int]] = []
         cursor = 0
         for piece in splitter.split_text(text):
             offset = text.find(piece, cursor)
@@ -109,8 +139,11 @@ def chunk_article(article: Article, *, chunk_size: int, chunk_overlap: int = 0) 
                 offset = text.find(piece)
             if offset < 0:
                 raise AssertionError(f"splitter produced text not found in {article.id}")
-            start = section.start + offset
+            spans.append((offset, offset + len(piece)))
             cursor = offset + 1
+        for offset, end in _bind_lead_ins(text, spans):
+            piece = text[offset:end]
+            start = section.start + offset
             digest = hashlib.sha1(f"{article.id}\n{piece}".encode()).hexdigest()[:12]
             chunks.append(
                 Chunk(

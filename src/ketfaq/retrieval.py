@@ -16,7 +16,7 @@ import Stemmer
 from ketfaq.chunking import Chunk
 from ketfaq.index import LoadedIndex
 
-__all__ = ["Hit", "Searcher", "reciprocal_rank_fusion", "MODES"]
+__all__ = ["Hit", "Searcher", "keyword_text", "reciprocal_rank_fusion", "MODES"]
 
 MODES = ("hybrid", "dense", "bm25")
 _WORD_RE = re.compile(r"[\w'’-]+", re.UNICODE)
@@ -30,6 +30,17 @@ class Hit:
     score: float
     fused: float
     highlight: tuple[int, int] | None
+
+
+def keyword_text(chunk: Chunk, heading_weight: int = 3) -> str:
+    """What BM25 indexes for a chunk: its heading path ``heading_weight`` times, then its text.
+
+    A heading names what its section is about in the words visitors use ("Potential Side
+    Effects", "Who is a good candidate?"); repeating it makes those words count like a topic
+    rather than one passing mention; 3 beat 1 and 2 on the dev and held-out QA sets.
+    """
+    path = " › ".join(chunk.headings)
+    return (path + "\n") * heading_weight + chunk.text if path else chunk.text
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60,
@@ -60,10 +71,13 @@ class Searcher:
         hits = searcher.search("does it hurt?", encoder.encode(["does it hurt?"])[0], k=3)
     """
 
-    def __init__(self, index: LoadedIndex, *, rrf_k: int = 60, candidates: int = 30,
-                 dedup_threshold: float = 0.85, bm25_weight: float = 0.5) -> None:
+    def __init__(self, index: LoadedIndex, *, rrf_k: int = 60, candidates: int = 100,
+                 dedup_threshold: float = 0.85, bm25_weight: float = 0.5,
+                 heading_weight: int = 3) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {candidates}")
+        if heading_weight < 0:
+            raise ValueError(f"heading_weight must be >= 0, got {heading_weight}")
         self.index = index
         self.rrf_k = rrf_k
         self.candidates = candidates
@@ -78,7 +92,8 @@ class Searcher:
         self._stemmer = Stemmer.Stemmer("english")
         self._tokenizer = bm25s.tokenization.Tokenizer(stemmer=self._stemmer, stopwords="en")
         corpus_ids = self._tokenizer.tokenize(
-            [chunk.embed_text for chunk in index.chunks], return_as="ids", show_progress=False
+            [keyword_text(chunk, heading_weight) for chunk in index.chunks], return_as="ids",
+            show_progress=False,
         )
         self._bm25 = bm25s.BM25()
         self._bm25.index(corpus_ids, show_progress=False)
