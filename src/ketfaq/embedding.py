@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from functools import lru_cache
@@ -9,7 +10,9 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Encoder", "SentenceTransformerEncoder", "load_encoder"]
+__all__ = ["BACKENDS", "Encoder", "SentenceTransformerEncoder", "load_encoder"]
+
+log = logging.getLogger("ketfaq.embedding")
 
 # Nothing may be fetched from a model hub, ever: set before sentence-transformers is imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -21,6 +24,7 @@ class Encoder(Protocol):
 
     name: str
     dimension: int
+    variant: str  # how the vectors are computed ("torch", "onnx-int8"): vectors differ slightly
 
     def encode(self, texts: list[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Embed ``texts``; row ``i`` is the unit vector of ``texts[i]``."""
@@ -36,6 +40,7 @@ class SentenceTransformerEncoder:
         if not os.path.isdir(model_path):
             raise FileNotFoundError(f"embedding model directory not found: {model_path}")
         self.name = name
+        self.variant = "torch"
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
         self.dimension = int(self._model.get_embedding_dimension())
         self._lock = threading.Lock()  # torch modules are not safe to call from several threads
@@ -55,9 +60,31 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+BACKENDS = ("auto", "torch", "onnx")
+
+
 @lru_cache(maxsize=4)
-def load_encoder(model_path: str, name: str = "all-MiniLM-L6-v2", backend: str = "torch") -> Encoder:
-    """The encoder for ``model_path``, loaded once per process."""
-    if backend not in ("auto", "torch"):
-        raise ValueError(f"unknown encoder backend {backend!r}; valid: auto, torch")
-    return SentenceTransformerEncoder(model_path, name=name)
+def load_encoder(model_path: str, name: str = "all-MiniLM-L6-v2", backend: str = "torch",
+                 cache_dir: str | None = None) -> Encoder:
+    """The encoder for ``model_path``, loaded once per process.
+
+    ``onnx`` runs the int8 ONNX export (made once, cached in ``cache_dir``, default
+    ``settings.model_cache_dir``) without importing torch; ``auto`` does the same when
+    onnxruntime is installed and falls back to ``torch`` (sentence-transformers) otherwise.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown encoder backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if backend == "torch":
+        return SentenceTransformerEncoder(model_path, name=name)
+    from ketfaq.onnx_encoder import OnnxEncoder, ensure_onnx_model, onnx_available
+
+    if not onnx_available():
+        if backend == "onnx":
+            raise RuntimeError("encoder_backend=onnx needs onnxruntime and tokenizers installed")
+        log.warning("onnxruntime not installed: encoding with PyTorch (slower)")
+        return SentenceTransformerEncoder(model_path, name=name)
+    if cache_dir is None:
+        from ketfaq.settings import get_settings
+
+        cache_dir = str(get_settings().model_cache_dir)
+    return OnnxEncoder(ensure_onnx_model(model_path, cache_dir, quantized=True), name=name)

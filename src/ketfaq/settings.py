@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     model_path: str = ""
     model_name: str = "all-MiniLM-L6-v2"
     encoder_backend: str = Field("auto", description="auto | torch | onnx")
+    # The ONNX export of the model (made by the first build): inside the index directory by
+    # default, so publishing the index directory ships the encoder the replicas serve with.
+    model_cache_dir: Path = Path("index/models")
 
     # Chunking (characters). Chosen by measuring on the QA set: see README.
     chunk_size: int = Field(700, ge=100, le=800)
