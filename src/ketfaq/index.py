@@ -25,6 +25,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ketfaq.ann import build_ann_index, index_kind
 from ketfaq.chunking import Chunk, chunk_corpus, sentence_spans
 from ketfaq.corpus import SYNONYMS_FILE, Article, corpus_hash, load_corpus, load_synonyms
 from ketfaq.embedding import Encoder
@@ -238,13 +239,14 @@ def build_index(
     spans = [sentence_spans(chunk.text) for chunk in chunks]
     sentences = [chunk.text[a:b] for chunk, chunk_spans in zip(chunks, spans) for a, b in chunk_spans]
 
-    cache = _EmbeddingCache(index_dir / "cache" / _safe_name(settings.model_name), encoder.dimension)
+    variant = getattr(encoder, "variant", "torch")  # torch and int8 vectors must never mix
+    cache_name = settings.model_name if variant == "torch" else f"{settings.model_name}-{variant}"
+    cache = _EmbeddingCache(index_dir / "cache" / _safe_name(cache_name), encoder.dimension)
     say(f"embedding {len(texts)} passages and {len(sentences)} sentences")
     vectors, embedded_a = cache.embed(encoder, texts, progress)
     sentence_vectors, embedded_b = cache.embed(encoder, sentences, progress)
 
-    faiss_index = faiss.IndexFlatIP(encoder.dimension)
-    faiss_index.add(vectors)
+    faiss_index = build_ann_index(vectors)  # exact for small corpora, HNSW/IVF for large ones
 
     version = _new_version_name(fingerprint)
     root = index_dir / _VERSIONS
@@ -281,6 +283,8 @@ def build_index(
         "corpus_hash": corpus_hash(articles),
         "model_name": settings.model_name,
         "dimension": encoder.dimension,
+        "encoder": variant,
+        "index_type": index_kind(faiss_index),
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "chunk_count": len(chunks),
