@@ -7,6 +7,8 @@ comes from :mod:`ketfaq.messages` or settings.
 from __future__ import annotations
 
 import threading
+import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ __all__ = [
     "InvalidQuestion",
     "Passage",
     "Source",
+    "normalize_question",
     "validate_question",
 ]
 
@@ -98,6 +101,54 @@ class _Snapshot:
     searcher: Searcher
 
 
+def normalize_question(question: str) -> str:
+    """The cache key of a question: NFKC, case-folded, whitespace collapsed.
+
+    Safe because everything downstream ignores these differences: the model's tokenizer is
+    uncased, BM25 and the safety gate lowercase, and whitespace never reaches a token.
+    """
+    return " ".join(unicodedata.normalize("NFKC", question).casefold().split())
+
+
+_Key = tuple[str, str, int, str]
+
+
+class _ResponseCache:
+    """A thread-safe LRU of responses keyed by (index version, mode, k, normalized question)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[_Key, AnswerResponse] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: _Key) -> AnswerResponse | None:
+        with self._lock:
+            response = self._items.get(key)
+            if response is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return response
+
+    def put(self, key: _Key, response: AnswerResponse) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._items[key] = response
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class Answerer:
     """The single answer path shared by the API, the CLI and the evaluation."""
 
@@ -107,6 +158,7 @@ class Answerer:
         self.gate = SafetyGate(encoder, settings)
         self._lock = threading.Lock()
         self._snapshot = self._make_snapshot(index or load_index(settings.index_dir))
+        self.cache = _ResponseCache(settings.cache_size)
 
     def _make_snapshot(self, index: LoadedIndex) -> _Snapshot:
         s = self.settings
@@ -133,11 +185,24 @@ class Answerer:
             if name is None or name == self._snapshot.index.version:
                 return False
             self._snapshot = self._make_snapshot(load_index(directory, name))
+            self.cache.clear()  # keys carry the version too: this only frees the memory
             return True
 
     def ask(self, question: str, *, mode: str | None = None, k: int | None = None) -> AnswerResponse:
-        """Answer one already-validated question; ``k`` (default ``top_k``) only lengthens the list."""
+        """Answer one already-validated question; ``k`` (default ``top_k``) only lengthens the list.
+
+        Answers are cached (LRU, ``settings.cache_size``) per index version and normalized question.
+        """
         snapshot = self._snapshot  # read once: the whole answer comes from this version
+        key = (snapshot.index.version, mode or "", k or 0, normalize_question(question))
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached if cached.question == question else cached.model_copy(update={"question": question})
+        response = self._answer(question, mode, k, snapshot)
+        self.cache.put(key, response)
+        return response
+
+    def _answer(self, question: str, mode: str | None, k: int | None, snapshot: _Snapshot) -> AnswerResponse:
         settings = self.settings
         vector = self.encoder.encode([question])[0]
         decision = self.gate.classify(question, vector)
