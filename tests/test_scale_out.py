@@ -1,0 +1,87 @@
+"""Scale-out on one machine: two uvicorn workers over one published index both answer."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from .conftest import ROOT
+
+psutil = pytest.importorskip("psutil")
+
+QUESTIONS = ["Is ketamine therapy safe?", "Does a ketamine infusion hurt?", "How long does a session last?",
+             "What are the side effects?", "How does ketamine help anxiety?", "What is esketamine?"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cpu(proc) -> float:  # type: ignore[no-untyped-def]
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_published_index_and_both_answer(settings, built_index) -> None:
+    from ketfaq.settings import get_settings
+
+    port = _free_port()
+    env = {**os.environ, "KETFAQ_CORPUS_DIR": str(settings.corpus_dir), "KETFAQ_INDEX_DIR": str(settings.index_dir),
+           "KETFAQ_MODEL_CACHE_DIR": str(get_settings().model_cache_dir.resolve()),
+           "KETFAQ_RECORD_UNANSWERED": "false", "KETFAQ_CACHE_SIZE": "0"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "ketfaq.api:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        workers: list = []
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            workers = psutil.Process(server.pid).children(recursive=True)
+            workers = [w for w in workers if "multiprocessing" not in " ".join(w.cmdline())
+                       or "spawn_main" in " ".join(w.cmdline())]
+            try:
+                if len(workers) >= 2 and httpx.get(f"{base}/api/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("two workers did not come up within 180 s")
+        # Let both finish loading (each loads the index and the encoder), then measure who works.
+        previous = -1.0
+        while time.monotonic() < deadline:
+            total = sum(_cpu(w) for w in workers)
+            if abs(total - previous) < 0.02:
+                break
+            previous = total
+            time.sleep(1.0)
+        before = {w.pid: _cpu(w) for w in workers}
+        versions = set()
+        for i in range(60):  # a fresh connection each time: the kernel hands them to either worker
+            response = httpx.post(f"{base}/api/ask", json={"question": QUESTIONS[i % len(QUESTIONS)]},
+                                  headers={"Connection": "close"}, timeout=30)
+            assert response.status_code == 200
+            assert response.json()["kind"] in ("answer", "personal_advice", "no_match")
+            versions.add(response.json()["index_version"])
+        busy = {w.pid: _cpu(w) - before[w.pid] for w in workers}
+        assert versions == {built_index.version}  # both serve the one published version
+        assert sum(1 for used in busy.values() if used > 0.05) >= 2, f"CPU seconds per worker: {busy}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
