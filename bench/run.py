@@ -1,0 +1,252 @@
+"""One run, side by side: ketfaq vs the LangChain reference; writes docs/PERFORMANCE.md.
+
+    python -m bench.run                  # everything below, about 5 minutes on 2 cores
+    python -m bench.run --seconds 5      # shorter HTTP load phases
+
+Measures (1) in-process answer latency, uncached and repeated; (2) the same for the reference,
+with hit@3 of both on the QA answer records; (3) HTTP throughput/latency at 8 and 32 connections
+(uvicorn on 127.0.0.1, distinct questions, ketfaq's answer cache off); (4) cold start to first
+answer; (5) full and one-article incremental build time; (6) peak memory (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench import reference
+from bench.common import CORPUS_DIR, ROOT, answer_records, distinct_questions, is_hit, machine, percentiles
+from bench.load import run_load
+from bench.report import write_report
+
+RESULTS = ROOT / "docs" / "performance.json"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _timed(fn, items) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _modify_one_article(corpus: Path) -> str:
+    """Append a sentence to one article: the staff edit an incremental build must absorb."""
+    path = sorted(corpus.glob("*.md"))[1]
+    path.write_text(path.read_text("utf-8").rstrip() + "\n\nPlease ask our staff if you have any "
+                    "other questions about your ketamine treatment plan.\n", "utf-8")
+    return path.name
+
+
+def _serve(name: str, app: str, env: dict, questions: list[str], url_path: str, seconds: float,
+           connections: tuple[int, ...], workers: int = 1) -> dict:
+    """Start uvicorn on 127.0.0.1, time start->first answer, load it, read its peak memory, stop it."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
+           "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+    url = f"http://127.0.0.1:{port}{url_path}"
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        cold = None
+        while time.perf_counter() - started < 240:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} server exited: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.post(url, json={"question": questions[0]}, timeout=30).status_code == 200:
+                    cold = time.perf_counter() - started
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        if cold is None:
+            raise RuntimeError(f"{name} server did not answer within 240 s")
+        print(f"  {name}: first answer {cold:.2f}s after start", flush=True)
+        run_load(url, questions[:50], connections=4, seconds=2)  # warm-up
+        loads = {}
+        for n in connections:
+            result = run_load(url, questions, connections=n, seconds=seconds)
+            lat = percentiles(result.pop("latencies")) if result["requests"] else {}
+            loads[str(n)] = {**result, "latency": lat}
+            print(f"  {name} @{n}: {result['rps']:.1f} req/s, errors {result['errors']}", flush=True)
+        import psutil
+
+        pids = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        peak = sum(_peak_rss_mib(pid) for pid in pids)
+        return {"cold_start_s": cold, "load": loads, "peak_rss_mib": peak, "workers": workers}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run every measurement once and write docs/performance.json and docs/PERFORMANCE.md."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=12.0, help="length of each HTTP load phase")
+    parser.add_argument("--questions", type=int, default=200, help="distinct questions per latency run")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ketfaq.answer import Answerer
+    from ketfaq.embedding import SentenceTransformerEncoder, load_encoder
+    from ketfaq.index import build_index
+    from ketfaq.onnx_encoder import OnnxEncoder, ensure_onnx_model
+    from ketfaq.settings import Settings, default_model_path
+
+    work = Path(tempfile.mkdtemp(prefix="ketfaq-bench-"))
+    corpus = work / "corpus"
+    shutil.copytree(CORPUS_DIR, corpus)
+    model_path = default_model_path()
+    models = work / "models"
+    questions = distinct_questions(max(args.questions, 300))
+    records = answer_records()
+    res: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+    def settings(index: str, **kw) -> Settings:  # type: ignore[no-untyped-def]
+        return Settings(corpus_dir=corpus, index_dir=work / index, db_path=work / "db.sqlite3",
+                        model_cache_dir=models, record_unanswered=False, **kw)
+
+    # (5) builds --------------------------------------------------------------------------------
+    print("building ketfaq (ONNX export, full, one-article incremental)", flush=True)
+    start = time.perf_counter()
+    ensure_onnx_model(model_path, models, quantized=True)
+    export_s = time.perf_counter() - start
+    start = time.perf_counter()
+    encoder = load_encoder(model_path, "all-MiniLM-L6-v2", "onnx", str(models))
+    onnx_load_s = time.perf_counter() - start
+    full = build_index(settings("index"), encoder)
+    print("building the reference", flush=True)
+    start = time.perf_counter()
+    ref_embedder = reference.embeddings(model_path)
+    ref_model_s = time.perf_counter() - start
+    start = time.perf_counter()
+    store = reference.build(corpus, model_path, ref_embedder)
+    ref_full_s = time.perf_counter() - start
+    store.save_local(str(work / "ref-index"))
+
+    changed = _modify_one_article(corpus)
+    incremental = build_index(settings("index"), encoder)
+    start = time.perf_counter()
+    store = reference.build(corpus, model_path, ref_embedder)
+    ref_incr_s = time.perf_counter() - start
+    store.save_local(str(work / "ref-index"))
+    res["build"] = {
+        "ketfaq": {"onnx_export_s": export_s, "encoder_load_s": onnx_load_s, "full_s": full.seconds,
+                   "incremental_s": incremental.seconds, "chunks": full.chunks,
+                   "embedded_full": full.embedded, "embedded_incremental": incremental.embedded,
+                   "changed_article": changed},
+        "reference": {"model_load_s": ref_model_s, "full_s": ref_full_s, "incremental_s": ref_incr_s,
+                      "chunks": len(store.index_to_docstore_id)},
+    }
+
+    # (1, 2) in-process latency and quality --------------------------------------------------------
+    print("in-process latency", flush=True)
+    uncached = Answerer(settings("index", cache_size=0), encoder)
+    cached = Answerer(settings("index"), encoder)
+    for q in questions[:10]:
+        uncached.ask(q)
+        reference.search(store, q)
+    varied = questions[: args.questions]
+    repeat_q = "Is ketamine therapy safe?"
+    cached.ask(repeat_q)
+    lat = {
+        "ketfaq_uncached": percentiles(_timed(uncached.ask, varied)),
+        "ketfaq_repeated": percentiles(_timed(cached.ask, [repeat_q] * len(varied))),
+        "reference_uncached": percentiles(_timed(lambda q: reference.search(store, q), varied)),
+        "reference_repeated": percentiles(_timed(lambda q: reference.search(store, q), [repeat_q] * len(varied))),
+    }
+    # Where ketfaq's uncached time goes: encoder, safety gate, retrieval.
+    vectors = {q: encoder.encode([q])[0] for q in varied}
+    snap = uncached._snapshot
+    lat["stage_encode"] = percentiles(_timed(lambda q: encoder.encode([q]), varied))
+    lat["stage_safety_gate"] = percentiles(_timed(lambda q: uncached.gate.classify(q, vectors[q]), varied))
+    lat["stage_retrieval"] = percentiles(_timed(lambda q: snap.searcher.search(q, vectors[q], k=3), varied))
+    res["latency"] = lat
+
+    print("quality (hit@3 on the QA answer records) and encoder parity", flush=True)
+    torch_encoder = SentenceTransformerEncoder(model_path)
+    fp32 = OnnxEncoder(ensure_onnx_model(model_path, models, quantized=False))
+    texts = [r["question"] for r in records] + [c.text for c in uncached.index.chunks]
+    ref_vecs = torch_encoder.encode(texts)
+    parity = {}
+    for label, enc in (("onnx_fp32", fp32), ("onnx_int8", encoder)):
+        cos = (enc.encode(texts) * ref_vecs).sum(1)
+        parity[label] = {"min": float(cos.min()), "mean": float(cos.mean()), "texts": len(texts)}
+    torch_index = build_index(settings("index-torch"), torch_encoder)
+    torch_answerer = Answerer(settings("index-torch", cache_size=0), torch_encoder)
+    mixed = Answerer(settings("index-torch", cache_size=0), encoder)  # torch-built, int8 queries
+
+    def hit3(answerer: Answerer) -> float:
+        return float(np.mean([is_hit([p.text for p in answerer.ask(r["question"]).passages[:3]], r["anchors"])
+                              for r in records]))
+
+    res["quality"] = {
+        "records": len(records),
+        "ketfaq_int8": hit3(uncached),
+        "ketfaq_torch": hit3(torch_answerer),
+        "ketfaq_torch_index_int8_query": hit3(mixed),
+        "reference": float(np.mean([is_hit([t for t, _, _ in reference.search(store, r["question"])[:3]],
+                                           r["anchors"]) for r in records])),
+        "parity": parity,
+        "torch_build_s": torch_index.seconds,
+    }
+    del torch_encoder, torch_answerer, mixed, fp32
+
+    # (3, 4, 6) servers ------------------------------------------------------------------------------
+    print("HTTP: cold start, load at 8 and 32 connections, peak memory", flush=True)
+    ket_env = {"KETFAQ_CORPUS_DIR": str(corpus), "KETFAQ_INDEX_DIR": str(work / "index"),
+               "KETFAQ_MODEL_CACHE_DIR": str(models), "KETFAQ_DB_PATH": str(work / "db.sqlite3"),
+               "KETFAQ_RECORD_UNANSWERED": "false", "KETFAQ_CACHE_SIZE": "0"}
+    ref_env = {"REF_INDEX_DIR": str(work / "ref-index"), "REF_MODEL_PATH": model_path}
+    res["http"] = {
+        "ketfaq": _serve("ketfaq", "ketfaq.api:create_app", ket_env, questions, "/api/ask",
+                         args.seconds, (8, 32)),
+        "reference": _serve("reference", "bench.reference:create_app", ref_env, questions, "/ask",
+                            args.seconds, (8, 32)),
+        "ketfaq_2_workers": _serve("ketfaq x2", "ketfaq.api:create_app", ket_env, questions, "/api/ask",
+                                   args.seconds, (32,), workers=2),
+    }
+    import resource
+
+    res["bench_process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(res, indent=2))
+    path = write_report(res)
+    print(f"wrote {path} and {RESULTS}", flush=True)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+if __name__ == "__main__":
+    main()
