@@ -15,7 +15,7 @@ import faiss
 import numpy as np
 import pytest
 
-from ketfaq.ann import FLAT_MAX, HNSW_MAX, build_ann_index, choose_kind, index_kind
+from ketfaq.ann import FLAT_MAX, build_ann_index, choose_kind, index_kind
 from ketfaq.answer import Answerer, normalize_question
 from ketfaq.settings import get_settings
 
@@ -45,7 +45,7 @@ def test_auto_backend_serves_the_int8_onnx_encoder(encoder, built_index, setting
     assert encoder.variant == "onnx-int8"
     version = (settings.index_dir / "CURRENT").read_text().strip()
     manifest = json.loads((settings.index_dir / "versions" / version / "manifest.json").read_text())
-    assert manifest["encoder"] == "onnx-int8"  # built with the encoder it is queried with
+    assert manifest["encoder"] == "onnx-fp32"  # stored vectors at full precision, questions in int8
 
 
 @pytest.mark.parametrize(("quantized", "floor", "batch_size"),
@@ -173,8 +173,8 @@ def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
 def test_index_kind_follows_corpus_size() -> None:
     assert choose_kind(300) == "flat"
     assert choose_kind(FLAT_MAX) == "flat"
-    assert choose_kind(FLAT_MAX + 1) == "hnsw"
-    assert choose_kind(HNSW_MAX + 1) == "ivf"
+    assert choose_kind(FLAT_MAX + 1) == "ivf"
+    assert choose_kind(5_000_000) == "ivf"
     with pytest.raises(ValueError, match="valid: auto, flat, hnsw, ivf"):
         build_ann_index(np.zeros((2, 4), dtype=np.float32), "lsh")
 

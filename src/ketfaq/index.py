@@ -239,6 +239,8 @@ def build_index(
     spans = [sentence_spans(chunk.text) for chunk in chunks]
     sentences = [chunk.text[a:b] for chunk, chunk_spans in zip(chunks, spans) for a, b in chunk_spans]
 
+    if hasattr(encoder, "document_encoder"):  # full precision for the vectors we store
+        encoder = encoder.document_encoder()
     variant = getattr(encoder, "variant", "torch")  # torch and int8 vectors must never mix
     cache_name = settings.model_name if variant == "torch" else f"{settings.model_name}-{variant}"
     cache = _EmbeddingCache(index_dir / "cache" / _safe_name(cache_name), encoder.dimension)
