@@ -43,6 +43,7 @@ def machine() -> dict:
         except PackageNotFoundError:
             libs[name] = "-"
     return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(ram, 1),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "os": platform.platform(), "libraries": libs}
 
 

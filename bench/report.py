@@ -60,6 +60,9 @@ def write_report(res: dict) -> Path:
         "`similarity_search_with_score(k=5)`, in a minimal FastAPI app (`bench/reference.py`).", "",
         f"**Machine** ({res['date']}): {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, "
         f"Python {m['python']}, {m['os']}.  ", f"**Libraries**: {libs}.", "",
+        "Both systems run one after the other on the same machine, which may be shared: "
+        + (f"the load average was {m['load_average']} at the start of this run; " if m.get("load_average") else "")
+        + "on a busy 2-core machine single figures move by up to 2× between runs, ratios less.", "",
         "## Summary (ratios in the same run)", "",
         "| what | ketfaq | reference | ratio | target |", "|---|---:|---:|---:|---:|",
         f"| uncached answer p50 (in-process) | {ku['p50']:.2f} ms | {ru['p50']:.2f} ms | "

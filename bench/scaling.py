@@ -1,6 +1,7 @@
 """How search and build cost grow with the corpus: Flat vs HNSW vs IVF at 10k, 100k and 1M vectors.
 
-    python -m bench.scaling                # ~5 minutes, < 5 GB; writes docs/scaling.json + docs/scaling.png
+    python -m bench.scaling                # ~20 min on 2 busy cores (10 of them the 10k text build), < 5 GB
+    python -m bench.scaling --text-chunks 0  # vectors only: ~10 min; writes docs/scaling.json + .png
     python -m bench.scaling --sizes 10000 100000
 
 Vectors are synthetic: unit vectors around 1,000 random centres (embeddings cluster by topic;
