@@ -15,3 +15,9 @@ export HF_HUB_OFFLINE=1
 PY=.venv/bin/python
 
 "$PY" -m pytest -q "$@"
+
+# The shipped corpus must lint clean (warnings allowed), the QA set must be valid, and the
+# evaluation gate (qa/gate.yaml) must hold: crisis recall 1.0, retrieval and routing floors.
+.venv/bin/ketfaq corpus lint
+.venv/bin/ketfaq qa validate
+.venv/bin/ketfaq eval --gate --quiet --out eval-out
