@@ -204,3 +204,16 @@ def test_flat_index_is_exact() -> None:
     base, queries = _clustered(2_000, 32, 3), _clustered(20, 32, 4)
     scores, rows = build_ann_index(base, "flat").search(queries, 5)
     np.testing.assert_array_equal(rows, np.argsort(-(queries @ base.T), axis=1, kind="stable")[:, :5])
+
+
+def test_safety_exemplar_cache_gives_the_same_vectors(encoder, tmp_path) -> None:
+    """The cold-start cache of crisis exemplar vectors returns exactly what the encoder gives."""
+    from ketfaq.safety import _exemplar_vectors
+
+    texts = ["I want to end my life", "how long does an infusion take?"]
+    fresh = _exemplar_vectors(encoder, texts, tmp_path)
+    assert len(list(tmp_path.glob("exemplars-*.npy"))) == 1
+    cached = _exemplar_vectors(encoder, texts, tmp_path)
+    assert np.array_equal(fresh, cached)
+    other = _exemplar_vectors(encoder, texts + ["a new exemplar"], tmp_path)
+    assert other.shape[0] == 3 and len(list(tmp_path.glob("exemplars-*.npy"))) == 2

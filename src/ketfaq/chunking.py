@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import TYPE_CHECKING
 
 from ketfaq.corpus import Article
+
+if TYPE_CHECKING:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 __all__ = [
     "MAX_PASSAGE_CHARS", "Chunk", "Section", "split_sections", "chunk_article", "chunk_corpus",
@@ -91,6 +93,9 @@ def split_sections(article: Article) -> list[Section]:
 
 
 def _splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
+    # Imported here: only builds split text, and serving should not pay for the import.
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     return RecursiveCharacterTextSplitter(
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
