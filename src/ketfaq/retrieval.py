@@ -97,14 +97,17 @@ class Searcher:
         )
         self._bm25 = bm25s.BM25()
         self._bm25.index(corpus_ids, show_progress=False)
-        self._synonyms = sorted(index.synonyms.items(), key=lambda kv: -len(kv[0]))
+        self._synonyms = [
+            (re.compile(rf"(?<![\w]){re.escape(phrase)}(?![\w])"), terms)
+            for phrase, terms in sorted(index.synonyms.items(), key=lambda kv: -len(kv[0]))
+        ]
 
     def expand(self, question: str) -> str:
         """The question plus the article terms for any lay words it uses (synonyms file)."""
         lowered = " ".join(_WORD_RE.findall(question.lower()))
         extra = []
-        for phrase, terms in self._synonyms:
-            if re.search(rf"(?<![\w]){re.escape(phrase)}(?![\w])", lowered):
+        for pattern, terms in self._synonyms:
+            if pattern.search(lowered):
                 extra.extend(terms)
         return question if not extra else f"{question} {' '.join(extra)}"
 
