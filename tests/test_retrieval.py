@@ -201,7 +201,6 @@ def test_hit_rate_floors_on_dev_qa(searcher: Searcher, encoder) -> None:
     assert hit1 >= 0.70 and hit3 >= 0.90, (hit1, hit3)
 
 
-@pytest.mark.skipif(not (QA_DIR / "answers_extra.jsonl").exists(), reason="no extra answer set")
 def test_hit_rate_floors_on_the_extra_answer_set(searcher: Searcher, encoder) -> None:
     records = [r for r in load_qa("answers_extra.jsonl") if r["kind"] == "answer"]
     hit1, hit3 = _rates(searcher, encoder, records, "hybrid")
