@@ -16,7 +16,7 @@ from ketfaq.index import LoadedIndex, load_index
 from ketfaq.retrieval import MODES, Searcher, keyword_text, reciprocal_rank_fusion
 from ketfaq.settings import Settings
 
-from .conftest import CORPUS_DIR, QA_DIR, load_qa
+from .conftest import CORPUS_DIR, load_qa
 
 UNRELATED = ["best pizza in town", "how do I fix my car", "what's the weather tomorrow",
              "who won the world cup in 2018", "how do I change a flat tire", "cheap flights to hawaii"]
