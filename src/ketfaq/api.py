@@ -125,11 +125,11 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     @app.get("/api/suggestions", response_model=Suggestions)
     def suggestions(answerer: AnswererDep, limit: int = 6) -> Suggestions:
         """Starter questions: the FAQ questions that appear in the articles."""
-        seen: dict[str, None] = {}
+        by_lowercase: dict[str, str] = {}
         for chunk in answerer.index.chunks:
-            if chunk.question and chunk.question.lower() not in {q.lower() for q in seen}:
-                seen[chunk.question] = None
-        return Suggestions(questions=list(seen)[: max(0, min(limit, 20))])
+            if chunk.question:
+                by_lowercase.setdefault(chunk.question.lower(), chunk.question)
+        return Suggestions(questions=list(by_lowercase.values())[: max(0, min(limit, 20))])
 
     mount_web(app, settings)  # last: API routes take precedence over the page's files
     return app
