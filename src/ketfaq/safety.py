@@ -383,7 +383,8 @@ def _exemplar_vectors(encoder: Encoder, texts: list[str], cache_dir: Path) -> np
     lexicon or the encoder (model or variant) changes, so a stale vector is never used.
     """
     key = hashlib.sha256(
-        "\n".join([getattr(encoder, "name", ""), getattr(encoder, "variant", ""), *texts]).encode()
+        "\n".join([getattr(encoder, "name", ""),
+                   getattr(encoder, "fingerprint", getattr(encoder, "variant", "")), *texts]).encode()
     ).hexdigest()[:24]
     path = cache_dir / f"exemplars-{key}.npy"
     try:
