@@ -1,4 +1,8 @@
-"""A bounded async HTTP load generator (httpx): N connections asking questions for D seconds."""
+"""A bounded async HTTP load generator (aiohttp): N connections asking questions for D seconds.
+
+aiohttp rather than httpx: on 2 cores httpx's client topped out near 210 req/s at 32 connections
+against a server that answers instantly (aiohttp: ~900), so it measured itself, not the server.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 import itertools
 import time
 
-import httpx
+import aiohttp
 
 
 async def _run(url: str, questions: list[str], connections: int, seconds: float) -> dict:
@@ -14,8 +18,9 @@ async def _run(url: str, questions: list[str], connections: int, seconds: float)
     errors = 0
     counter = itertools.count()
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+    connector = aiohttp.TCPConnector(limit=connections)
+    timeout = aiohttp.ClientTimeout(total=30.0)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def worker() -> None:
             nonlocal errors
@@ -23,9 +28,10 @@ async def _run(url: str, questions: list[str], connections: int, seconds: float)
                 question = questions[next(counter) % len(questions)]
                 start = time.perf_counter()
                 try:
-                    response = await client.post(url, json={"question": question})
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
+                    async with session.post(url, json={"question": question}) as response:
+                        await response.read()
+                        ok = response.status == 200
+                except (aiohttp.ClientError, asyncio.TimeoutError):
                     ok = False
                 if ok:
                     latencies.append(time.perf_counter() - start)
