@@ -37,7 +37,8 @@ def main() -> None:
         corpus = Path(work) / "corpus"
         shutil.copytree(args.corpus, corpus)
         settings = Settings(corpus_dir=corpus, index_dir=Path(work) / "index")
-        encoder = load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend)
+        encoder = load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
+                               threads=settings.encoder_threads)
         encoder.encode(["warm up"])
 
         t0 = time.perf_counter()

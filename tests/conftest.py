@@ -33,7 +33,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def encoder(settings: Settings):
     from ketfaq.embedding import load_encoder
 
-    return load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend)
+    return load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
+                        threads=settings.encoder_threads)
 
 
 @pytest.fixture(scope="session")

@@ -38,8 +38,11 @@ class Suggestions(BaseModel):
     questions: list[str]
 
 
-def get_answerer(request: Request) -> Answerer:
-    """The app's answerer (a module-level alias: string annotations resolve in module globals)."""
+async def get_answerer(request: Request) -> Answerer:
+    """The app's answerer (a module-level alias: string annotations resolve in module globals).
+
+    ``async`` because it never blocks: a sync dependency would cost a threadpool hop per request.
+    """
     return request.app.state.answerer
 
 
@@ -51,7 +54,8 @@ def load_answerer(settings: Settings) -> Answerer:
     from ketfaq.embedding import load_encoder
     from ketfaq.index import build_index, current_version
 
-    encoder = load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend)
+    encoder = load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
+                           threads=settings.encoder_threads)
     if current_version(settings.index_dir) is None:
         log.info("no index published in %s: building it", settings.index_dir)
         build_index(settings, encoder)

@@ -65,7 +65,7 @@ BACKENDS = ("auto", "torch", "onnx")
 
 @lru_cache(maxsize=4)
 def load_encoder(model_path: str, name: str = "all-MiniLM-L6-v2", backend: str = "torch",
-                 cache_dir: str | None = None) -> Encoder:
+                 cache_dir: str | None = None, threads: int = 1) -> Encoder:
     """The encoder for ``model_path``, loaded once per process.
 
     ``onnx`` runs the int8 ONNX export (made once, cached in ``cache_dir``, default
@@ -87,4 +87,4 @@ def load_encoder(model_path: str, name: str = "all-MiniLM-L6-v2", backend: str =
         from ketfaq.settings import get_settings
 
         cache_dir = str(get_settings().model_cache_dir)
-    return OnnxEncoder(ensure_onnx_model(model_path, cache_dir, quantized=True), name=name)
+    return OnnxEncoder(ensure_onnx_model(model_path, cache_dir, quantized=True), name=name, threads=threads)

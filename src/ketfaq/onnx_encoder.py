@@ -206,6 +206,7 @@ class OnnxEncoder:
         # One thread per call: requests run side by side in the threadpool, which beat one
         # request on two threads in our measurements on 2 cores.
         options.intra_op_num_threads = threads or 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dimension = int(self._session.get_outputs()[0].shape[-1] or 384)

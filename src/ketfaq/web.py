@@ -103,7 +103,8 @@ class RateLimit:
         self.items: list[RateLimitItem] = parse_many(spec) if spec.strip() else []
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
+        # async: the in-memory limiter never blocks, and a sync dependency costs a threadpool hop.
         if not self.items:
             return
         client = request.client.host if request.client else "unknown"

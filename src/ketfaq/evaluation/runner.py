@@ -212,4 +212,5 @@ def answerer_for(settings: Settings, config: Config, *, encoder=None, base=None,
 def _load_encoder(settings: Settings):
     from ketfaq.embedding import load_encoder
 
-    return load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend)
+    return load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
+                        threads=settings.encoder_threads)
