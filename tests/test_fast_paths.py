@@ -49,12 +49,10 @@ def test_auto_backend_serves_the_int8_onnx_encoder(encoder, built_index, setting
 
 
 @pytest.mark.parametrize(("quantized", "floor", "batch_size"),
-                         [(False, 0.99, 32), (True, 0.97, 1), (True, 0.96, 32)])
+                         [(False, 0.99, 32), (True, 0.97, 1), (True, 0.97, 32)])
 def test_onnx_vectors_match_pytorch_per_text(quantized, floor, batch_size, settings, answerer,
                                              torch_encoder) -> None:
-    """Batch size 1 is the query path; 32 is batched int8 (safety clauses), whose activation
-    scales are shared by the batch, so a one-character text beside long ones drifts most (0.965).
-    Retrieval and routing quality are held by the evaluation gate, not by these floors."""
+    """Batch size 1 is the query path, 32 the build path (int8 runs one text per call anyway)."""
     from ketfaq.onnx_encoder import OnnxEncoder, ensure_onnx_model
 
     path = ensure_onnx_model(settings.resolved_model_path(), _model_cache_dir(), quantized=quantized)
@@ -68,16 +66,17 @@ def test_onnx_vectors_match_pytorch_per_text(quantized, floor, batch_size, setti
 
 
 def test_onnx_batching_and_padding_keep_each_vector(encoder, settings) -> None:
-    """Padding is masked out, so fp32 is exact; int8 activation scales are per batch, so nearly."""
+    """Padding is masked out, so fp32 batches are exact; int8 is embedded text by text."""
     from ketfaq.onnx_encoder import OnnxEncoder, ensure_onnx_model
 
     texts = ["Does it hurt?", "What are the side effects of ketamine infusions for anxiety disorders?", "Cost"]
     fp32 = OnnxEncoder(ensure_onnx_model(settings.resolved_model_path(), _model_cache_dir(), quantized=False))
     np.testing.assert_allclose(fp32.encode(texts, batch_size=3),
                                np.stack([fp32.encode([t])[0] for t in texts]), atol=1e-4)
-    together = encoder.encode(texts, batch_size=3)
-    alone = np.stack([encoder.encode([t])[0] for t in texts])
-    assert (together * alone).sum(axis=1).min() >= 0.98
+    # int8 scales would be shared by a batch: the int8 encoder embeds one text per call, so a
+    # text gets the same vector whatever else is asked with it (safety exemplars, clauses).
+    np.testing.assert_array_equal(encoder.encode(texts, batch_size=3),
+                                  np.stack([encoder.encode([t])[0] for t in texts]))
 
 
 def test_export_is_cached_by_model_hash(settings) -> None:

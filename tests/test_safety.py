@@ -60,6 +60,8 @@ class CountingEncoder:
         self._inner = inner
         self.name = inner.name
         self.dimension = inner.dimension
+        self.variant = inner.variant
+        self.fingerprint = getattr(inner, "fingerprint", inner.variant)
         self.calls = 0
         self.texts = 0
         self._lock = threading.Lock()
@@ -260,6 +262,11 @@ def test_negation(gate, question, is_crisis):
         "does ketamine cause chest pain?",
         "sometimes I feel like I can't breathe when I'm anxious, can ketamine help?",
         "my uncle died by suicide when I was a kid; is ketamine used for grief?",
+        "is facial numbness a normal side effect of the infusion?",
+        "my lips felt numb and it was hard to talk during the session, is that common?",
+        "I sometimes get chest pain and sweating during panic attacks, can ketamine help?",
+        "what are the ways to end my treatment plan early?",
+        "I've been reading about ways to end my anxiety for good",
     ],
 )
 def test_hyperbole_and_informational_mentions_are_not_crisis(gate, question):
@@ -353,6 +360,12 @@ def test_semantic_layer_alone(semantic_only_gate, question, is_crisis):
         "my toddler got into my pill bottle",
         "he's not breathing",
         "me quiero morir",
+        # symptom clusters and method research, which the lexicon must catch without the model
+        "my husband has chest pain and his left arm is numb",
+        "my grandmother has pressure in her chest and is sweating and clammy",
+        "I think something is wrong, my face is drooping and I can't speak properly",
+        "his mouth looks lopsided and he is slurring",
+        "lately I've been looking up ways to kill myself",
     ],
 )
 def test_lexicon_layer_alone(lexicon_only_gate, question):
@@ -497,9 +510,10 @@ def test_precomputed_vector_gives_same_decision(gate, encoder, question):
     assert gate.classify(question, vector) == gate.classify(question)
 
 
-def test_no_encoder_call_when_vector_given_for_a_plain_question(encoder, settings):
+def test_no_encoder_call_when_vector_given_for_a_plain_question(encoder, settings, tmp_path):
     counting = CountingEncoder(encoder)
-    gate = SafetyGate(counting, settings)
+    # A fresh cache directory: exemplar vectors cached by an earlier run would need no call.
+    gate = SafetyGate(counting, settings.model_copy(update={"model_cache_dir": tmp_path}))
     assert counting.calls == 1, "exemplars must be embedded in one batch"
     question = "how many sessions does a course usually have"
     vector = encoder.encode([question])[0]

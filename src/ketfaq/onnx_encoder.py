@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["EXPORT_VERSION", "OnnxEncoder", "ensure_onnx_model", "model_hash", "onnx_available"]
 
-EXPORT_VERSION = 3  # bump when the exported graph changes: old cache entries are then ignored
+EXPORT_VERSION = 4  # bump when the exported graph changes: old cache entries are then ignored
 _FP32, _INT8 = "model.onnx", "model.int8.onnx"
 _TOKENIZER = "tokenizer.json"
 _META = "meta.json"
@@ -129,7 +129,7 @@ def _export_fp32(model_path: Path, target: Path) -> None:
 def _fuse(onnx_path: Path, model_path: Path) -> None:
     """Rewrite the export with ONNX Runtime's BERT fusions (Attention, SkipLayerNorm, BiasGelu).
 
-    Measured on 2 cores: fused int8 questions ~30% faster than the unfused graph, and the
+    Measured on 2 cores: fused int8 questions ~15% faster than the unfused graph, and the
     session loads in ~25 ms instead of ~130 ms (the optimizations are done once, here).
     """
     from onnxruntime.transformers import optimizer
@@ -141,13 +141,28 @@ def _fuse(onnx_path: Path, model_path: Path) -> None:
     fused.save_model_to_file(str(onnx_path))
 
 
+def _ffn_output_matmuls(onnx_path: Path) -> list[str]:
+    """The feed-forward output projections: where int8 hurts parity most, so they stay fp32.
+
+    Measured on the fused graph: int8 everywhere was ~20% faster per question on one thread but
+    lowered the worst cosine to PyTorch on the QA questions from 0.982 to 0.971, enough to move
+    two blind crisis records under the semantic thresholds of the safety gate.
+    """
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    return [n.name for n in graph.node
+            if n.op_type == "MatMul" and "/output/dense/" in n.name and "/attention/" not in n.name]
+
+
 def _quantize(source: Path, target: Path) -> None:
-    """Per-channel dynamic int8 of every MatMul: the question encoder (parity in docs/PERFORMANCE.md)."""
+    """Per-channel dynamic int8 of the MatMuls: the question encoder (parity in docs/PERFORMANCE.md)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Fused operators carry no shape information, so the quantizer is told outputs are float.
     quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True,
+                     nodes_to_exclude=_ffn_output_matmuls(source),
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
@@ -193,8 +208,11 @@ class OnnxEncoder:
         meta = json.loads((onnx_path.parent / _META).read_text())
         self.name = name
         self.variant = "onnx-int8" if onnx_path.name == _INT8 else "onnx-fp32"
-        # Which exact weights: the export directory is named by model hash and export version.
-        self.fingerprint = f"{self.variant}:{onnx_path.parent.name}"
+        # int8 activation scales are computed over the whole input, padding and batch-mates
+        # included: run one text per call so that a text always gets the same vector.
+        self.per_text = self.variant == "onnx-int8"
+        # Which exact weights and mode: the export directory is named by model hash and version.
+        self.fingerprint = f"{self.variant}:{onnx_path.parent.name}:{'single' if self.per_text else 'batch'}"
         self.path = onnx_path
         self._threads = threads
         self._documents: OnnxEncoder | None = None
@@ -226,9 +244,12 @@ class OnnxEncoder:
         return self._documents
 
     def encode(self, texts: list[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        """Embed ``texts`` as normalized float32 rows (batches sorted by length to pad little)."""
+        """Embed ``texts`` as normalized float32 rows (batches sorted by length to pad little;
+        the int8 model takes one text per call, see ``per_text``)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.per_text:
+            batch_size = 1
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         starts = range(0, len(texts), batch_size)

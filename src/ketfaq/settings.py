@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         1.0, ge=0.0, description="seconds between checks for a newly published index; 0 = off")
     cache_size: int = Field(1024, ge=0)
     encoder_threads: int = Field(
-        1, ge=1, le=64, description="ONNX Runtime threads inside one question's embedding")
+        2, ge=1, le=64, description="ONNX Runtime threads inside one question's embedding")
 
     @field_validator("retrieval_mode")
     @classmethod
