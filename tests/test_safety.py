@@ -128,6 +128,22 @@ def test_lexicon_ships_as_package_data_and_compiles():
     assert len(lexicon.crisis_exemplars) >= 50 and len(lexicon.near_miss_exemplars) >= 50
 
 
+def test_a_broken_crisis_pattern_stops_the_gate_with_its_place_in_the_file(encoder, settings, tmp_path):
+    """Crisis patterns compile lazily, but an edited lexicon is checked whole before it serves."""
+    import yaml
+    from importlib import resources
+
+    from ketfaq.safety import Lexicon
+
+    data = yaml.safe_load(resources.files("ketfaq.data").joinpath("safety_lexicon.yaml").read_text("utf-8"))
+    group = next(g for g in data["crisis_patterns"] if g["id"] == "self-harm")
+    group["patterns"].append(r"\b(?:unclosed group")
+    lexicon = Lexicon.from_mapping(data, source="edited")
+    fresh = settings.model_copy(update={"model_cache_dir": tmp_path})
+    with pytest.raises(ValueError, match=r"bad regex in crisis_patterns\[self-harm/en\]"):
+        SafetyGate(encoder, fresh, lexicon=lexicon)
+
+
 # ------------------------------------------------------------------------------------------------
 # Recall: every crisis record is a crisis (100%)
 # ------------------------------------------------------------------------------------------------
