@@ -63,55 +63,95 @@ def _modify_one_article(corpus: Path) -> str:
     return path.name
 
 
-def _serve(name: str, app: str, env: dict, questions: list[str], url_path: str, seconds: float,
-           connections: tuple[int, ...], workers: int = 1) -> dict:
-    """Start uvicorn on 127.0.0.1, time start->first answer, load it, read its peak memory, stop it."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
-    url = f"http://127.0.0.1:{port}{url_path}"
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        cold = None
+class _Server:
+    """One uvicorn server on 127.0.0.1, started (timing start -> first answer) and stopped by its PID."""
+
+    def __init__(self, name: str, app: str, env: dict, url_path: str, workers: int = 1) -> None:
+        self.name, self.app, self.env, self.workers = name, app, env, workers
+        self.url = f"http://127.0.0.1:{_free_port()}{url_path}"
+        self.proc: subprocess.Popen | None = None
+        self.cold_start_s = float("nan")
+
+    def start(self, question: str) -> None:
+        port = self.url.split(":")[2].split("/")[0]
+        cmd = [sys.executable, "-m", "uvicorn", self.app, "--factory", "--host", "127.0.0.1", "--port", port,
+               "--log-level", "warning", "--no-access-log", "--workers", str(self.workers)]
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **self.env}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
         while time.perf_counter() - started < 240:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} server exited: {proc.stderr.read().decode()[-2000:]}")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} server exited: {self.proc.stderr.read().decode()[-2000:]}")
             try:
-                if httpx.post(url, json={"question": questions[0]}, timeout=30).status_code == 200:
-                    cold = time.perf_counter() - started
-                    break
+                if httpx.post(self.url, json={"question": question}, timeout=30).status_code == 200:
+                    self.cold_start_s = time.perf_counter() - started
+                    print(f"  {self.name}: first answer {self.cold_start_s:.2f}s after start", flush=True)
+                    return
             except httpx.HTTPError:
                 time.sleep(0.05)
-        if cold is None:
-            raise RuntimeError(f"{name} server did not answer within 240 s")
-        print(f"  {name}: first answer {cold:.2f}s after start", flush=True)
-        run_load(url, questions[:50], connections=4, seconds=2)  # warm-up
-        loads = {}
-        for n in connections:
-            result = run_load(url, questions, connections=n, seconds=seconds)
-            lat = percentiles(result.pop("latencies")) if result["requests"] else {}
-            loads[str(n)] = {**result, "latency": lat}
-            print(f"  {name} @{n}: {result['rps']:.1f} req/s, errors {result['errors']}", flush=True)
+        raise RuntimeError(f"{self.name} server did not answer within 240 s")
+
+    def peak_rss_mib(self) -> float:
         import psutil
 
-        pids = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        peak = sum(_peak_rss_mib(pid) for pid in pids)
-        return {"cold_start_s": cold, "load": loads, "peak_rss_mib": peak, "workers": workers}
-    finally:
-        proc.terminate()
+        pids = [self.proc.pid] + [c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)]
+        return sum(_peak_rss_mib(pid) for pid in pids)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
         try:
-            proc.wait(timeout=20)
+            self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _http(servers: list[tuple[_Server, tuple[int, ...]]], questions: list[str], seconds: float,
+          rounds: int = 2) -> dict:
+    """Start each server in turn (cold start), then load them in alternation, ``rounds`` times.
+
+    Alternating phases (a at 8, b at 8, a at 32, b at 32, ...) spreads a slow spell of a shared
+    machine over both systems instead of one; each figure pools its rounds.
+    """
+    results: dict = {}
+    try:
+        for server, _ in servers:
+            server.start(questions[0])
+            run_load(server.url, questions[:50], connections=4, seconds=2)  # warm-up
+        pooled: dict = {(s.name, n): [] for s, ns in servers for n in ns}
+        for _ in range(rounds):
+            for n in sorted({n for _, ns in servers for n in ns}):
+                for server, ns in servers:
+                    if n in ns:
+                        pooled[(server.name, n)].append(run_load(server.url, questions, connections=n,
+                                                                 seconds=seconds))
+                        print(f"  {server.name} @{n}: {pooled[(server.name, n)][-1]['rps']:.1f} req/s, "
+                              f"errors {pooled[(server.name, n)][-1]['errors']}", flush=True)
+        for server, ns in servers:
+            loads = {}
+            for n in ns:
+                phases = pooled[(server.name, n)]
+                latencies = [x for p in phases for x in p["latencies"]]
+                requests, elapsed = sum(p["requests"] for p in phases), sum(p["seconds"] for p in phases)
+                loads[str(n)] = {"requests": requests, "errors": sum(p["errors"] for p in phases),
+                                 "seconds": elapsed, "rps": requests / elapsed, "rounds": len(phases),
+                                 "rps_per_round": [p["rps"] for p in phases],
+                                 "latency": percentiles(latencies) if latencies else {}}
+            results[server.name] = {"cold_start_s": server.cold_start_s, "load": loads,
+                                    "peak_rss_mib": server.peak_rss_mib(), "workers": server.workers}
+    finally:
+        for server, _ in servers:
+            server.stop()
+    return results
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run every measurement once and write docs/performance.json and docs/PERFORMANCE.md."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=12.0, help="length of each HTTP load phase")
+    parser.add_argument("--seconds", type=float, default=8.0,
+                        help="length of each HTTP load phase (two rounds per server and load)")
     parser.add_argument("--questions", type=int, default=200, help="distinct questions per latency run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     args = parser.parse_args(argv)
@@ -251,14 +291,12 @@ def main(argv: list[str] | None = None) -> dict:
                "KETFAQ_MODEL_CACHE_DIR": str(models), "KETFAQ_DB_PATH": str(work / "db.sqlite3"),
                "KETFAQ_RECORD_UNANSWERED": "false", "KETFAQ_CACHE_SIZE": "0"}
     ref_env = {"REF_INDEX_DIR": str(work / "ref-index"), "REF_MODEL_PATH": model_path}
-    res["http"] = {
-        "ketfaq": _serve("ketfaq", "ketfaq.api:create_app", ket_env, questions, "/api/ask",
-                         args.seconds, (8, 32)),
-        "reference": _serve("reference", "bench.reference:create_app", ref_env, questions, "/ask",
-                            args.seconds, (8, 32)),
-        "ketfaq_2_workers": _serve("ketfaq x2", "ketfaq.api:create_app", ket_env, questions, "/api/ask",
-                                   args.seconds, (32,), workers=2),
-    }
+    ketfaq = _Server("ketfaq", "ketfaq.api:create_app", ket_env, "/api/ask")
+    ref = _Server("reference", "bench.reference:create_app", ref_env, "/ask")
+    ketfaq2 = _Server("ketfaq x2", "ketfaq.api:create_app", ket_env, "/api/ask", workers=2)
+    http = _http([(ketfaq, (8, 32)), (ref, (8, 32)), (ketfaq2, (32,))], questions, args.seconds)
+    res["http"] = {"ketfaq": http["ketfaq"], "reference": http["reference"],
+                   "ketfaq_2_workers": http["ketfaq x2"]}
     import resource
 
     res["bench_process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
