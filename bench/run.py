@@ -1,6 +1,6 @@
 """One run, side by side: ketfaq vs the LangChain reference; writes docs/PERFORMANCE.md.
 
-    python -m bench.run                  # everything below, about 5 minutes on 2 cores
+    python -m bench.run                  # everything below, about 9 minutes on 2 cores
     python -m bench.run --seconds 5      # shorter HTTP load phases
 
 Measures (1) in-process answer latency, uncached and repeated; (2) the same for the reference,
