@@ -30,6 +30,7 @@ The gate is read-only after ``__init__`` and therefore safe to share between thr
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -399,17 +400,31 @@ class Analysis:
     clauses_encoded: bool = False
 
 
+def _cache_file(cache_dir: Path, kind: str, suffix: str, parts: list[str]) -> Path:
+    """Where a start-up cache lives: named by a hash of everything its content depends on."""
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+    return cache_dir / f"{kind}-{key}{suffix}"
+
+
+def _store(path: Path, data: bytes) -> None:
+    """Write a cache file atomically; a read-only deployment just recomputes at every start."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def _exemplar_vectors(encoder: Encoder, texts: list[str], cache_dir: Path) -> np.ndarray:
     """Exemplar vectors in one batch call, cached on disk per encoder and exemplar list.
 
     Embedding ~250 exemplars took ~1.7 s of every cold start; the cache key changes whenever the
-    lexicon or the encoder (model or variant) changes, so a stale vector is never used.
+    lexicon or the encoder (model, export or variant) changes, so a stale vector is never used.
     """
-    key = hashlib.sha256(
-        "\n".join([getattr(encoder, "name", ""),
-                   getattr(encoder, "fingerprint", getattr(encoder, "variant", "")), *texts]).encode()
-    ).hexdigest()[:24]
-    path = cache_dir / f"exemplars-{key}.npy"
+    fingerprint = getattr(encoder, "fingerprint", getattr(encoder, "variant", ""))
+    path = _cache_file(cache_dir, "exemplars", ".npy", [getattr(encoder, "name", ""), fingerprint, *texts])
     try:
         cached = np.load(path)
         if cached.shape[0] == len(texts):
@@ -417,13 +432,9 @@ def _exemplar_vectors(encoder: Encoder, texts: list[str], cache_dir: Path) -> np
     except (OSError, ValueError):
         pass
     vectors = np.asarray(encoder.encode(texts), dtype=np.float32)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, vectors)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only deployment just embeds at every start
+    buffer = io.BytesIO()
+    np.save(buffer, vectors)
+    _store(path, buffer.getvalue())
     return vectors
 
 
@@ -435,10 +446,8 @@ def _crisis_prefilter(patterns: list[_CrisisPattern], cache_dir: Path) -> Litera
     the file; on a hit the patterns are the ones that compiled before, and each is compiled when
     a sentence first needs it. Together that saves ~0.4 s of every start.
     """
-    key = hashlib.sha256(
-        "\n".join([f"prefilter-v{PREFILTER_VERSION}", *(p.source for p in patterns)]).encode()
-    ).hexdigest()[:24]
-    path = cache_dir / f"prefilter-{key}.json"
+    path = _cache_file(cache_dir, "prefilter", ".json",
+                       [f"prefilter-v{PREFILTER_VERSION}", *(p.source for p in patterns)])
     try:
         cached = json.loads(path.read_text("utf-8"))
         if len(cached) == len(patterns):
@@ -446,13 +455,7 @@ def _crisis_prefilter(patterns: list[_CrisisPattern], cache_dir: Path) -> Litera
     except (OSError, ValueError):
         pass
     required = [required_substrings(p.check()) for p in patterns]
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps([sorted(s) if s is not None else None for s in required]), "utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only deployment analyses at every start
+    _store(path, json.dumps([sorted(s) if s is not None else None for s in required]).encode())
     return LiteralPrefilter(required)
 
 
