@@ -162,7 +162,7 @@ def write_report(res: dict) -> Path:
         "by the model files' hash (remembered by size and mtime, so a start does not re-hash 90 MB). The "
         "feed-forward output projections stay fp32: int8 everywhere was ~20% faster again, but moved the "
         "semantic crisis scores enough to miss two blind crisis records. The fused graph is ~15% faster than "
-        "the unfused one and its session loads in ~25 ms instead of ~130 ms. int8 activation scales are "
+        "the unfused one and its session loads in ~70 ms instead of ~160 ms. int8 activation scales are "
         "computed over a whole batch, so questions (and the safety exemplars) are embedded one per call: a "
         "text always gets the same vector. Serving imports `onnxruntime` and "
         "`tokenizers` only (a test checks `torch` is absent from `sys.modules`). Two intra-op threads per "
