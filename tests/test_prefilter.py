@@ -4,13 +4,14 @@ pattern, and on every QA question against the full scan."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 
 import pytest
 
 from ketfaq.prefilter import LiteralPrefilter, required_substrings
-from ketfaq.safety import SafetyGate, load_lexicon, normalize, _sentences
+from ketfaq.safety import SafetyGate, _sentences, load_lexicon, normalize
 
 from .conftest import load_qa
 
@@ -80,3 +81,28 @@ def test_gate_reports_what_the_full_scan_reports_on_every_qa_question(encoder, s
         assert gate._crisis_lexicon(sentences) == expected, question
         crises += expected[0] is not None
     assert crises > 50  # the comparison covered many lexicon crises, not only ordinary questions
+
+
+def _normalize_without_prefilter(text: str) -> str:
+    lexicon = load_lexicon()
+    return normalize(text, dataclasses.replace(
+        lexicon, replacement_strings=(None,) * len(lexicon.replacements)))
+
+
+def test_normalize_skips_only_replacements_that_cannot_match() -> None:
+    """Every replacement's generated matches, and every QA question, normalize as with all
+    replacements run: normalized text is what the crisis lexicon reads."""
+    import rstr
+
+    lexicon = load_lexicon()
+    generate = rstr.Rstr(random.Random(20261124))
+    texts = [r["question"] for r in load_qa() if isinstance(r.get("question"), str)]
+    for pattern, _ in lexicon.replacements:
+        texts += [f"so {generate.xeger(pattern.pattern)} now" for _ in range(4)]
+    assert all(strings for strings in lexicon.replacement_strings)  # the skip is really used
+    changed = 0
+    for text in texts:
+        expected = _normalize_without_prefilter(text)
+        assert normalize(text, lexicon) == expected, text
+        changed += expected != text.lower().strip()
+    assert changed > 100

@@ -150,6 +150,8 @@ class Lexicon:
     """The compiled contents of ``safety_lexicon.yaml``."""
 
     replacements: tuple[tuple[re.Pattern[str], str], ...]
+    # Per replacement, strings of which every match contains one (None: always run it).
+    replacement_strings: tuple[frozenset[str] | None, ...]
     crisis: tuple[_CrisisPattern, ...]
     negators: frozenset[str]
     fillers: frozenset[str]
@@ -220,6 +222,7 @@ class Lexicon:
         lang = data["language"]
         return cls(
             replacements=replacements,
+            replacement_strings=tuple(required_substrings(p) for p, _ in replacements),
             crisis=tuple(crisis),
             negators=_words(neg["negators"], "negation.negators"),
             fillers=_words(neg["fillers"], "negation.fillers"),
@@ -297,8 +300,10 @@ def normalize(text: str, lexicon: Lexicon | None = None) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     text = re.sub(r"\bIM\b", "intramuscular", text)  # "IM injection", not "I'm"
     text = _fold(text.lower())
-    for pattern, replacement in lex.replacements:
-        text = pattern.sub(replacement, text)
+    for (pattern, replacement), strings in zip(lex.replacements, lex.replacement_strings):
+        # Checked against the text as rewritten so far: an earlier replacement can create a match.
+        if strings is None or any(map(text.__contains__, strings)):
+            text = pattern.sub(replacement, text)
     text = text.replace("'", " ")
     return re.sub(r"[ \t\r\f\v]+", " ", text).strip()
 
