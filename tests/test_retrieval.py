@@ -57,6 +57,38 @@ def test_rrf_matches_a_hand_computed_example() -> None:
     assert sorted(fused, key=lambda d: -fused[d]) == [7, 3, 5, 9]
 
 
+def test_search_ranks_as_the_rrf_of_its_dense_and_bm25_rankings(searcher: Searcher, encoder) -> None:
+    """The array fusion inside ``search`` and :func:`reciprocal_rank_fusion` agree, order and sums."""
+    questions = [r["question"] for r in load_qa() if r.get("kind") == "answer"][:40]
+    for question, vector in zip(questions, encoder.encode(questions)):
+        dense = searcher._dense_scores(vector)
+        seen = np.flatnonzero(dense > -1.0)
+        dense_ranking = [int(i) for i in seen[np.argsort(-dense[seen], kind="stable")]]
+        bm25_ranking = [int(i) for i in searcher._bm25_ranking(question)]
+        fused = reciprocal_rank_fusion([dense_ranking[: searcher.candidates], bm25_ranking],
+                                       searcher.rrf_k, [1.0, searcher.bm25_weight])
+        hits = searcher.search(question, vector, k=3)
+        assert [h.fused for h in hits] == [fused[searcher.index.chunks.index(h.chunk)] for h in hits]
+        kept = sorted(fused, key=lambda i: (-fused[i], i))
+        assert searcher.index.chunks.index(hits[0].chunk) == kept[0]
+
+
+def test_question_tokens_are_what_bm25s_would_make(searcher: Searcher, settings: Settings) -> None:
+    """Our per-question tokenizer (no progress bar, no growing caches) matches bm25s's own."""
+    import bm25s
+    import Stemmer
+
+    reference = bm25s.tokenization.Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
+    reference.tokenize([keyword_text(c, settings.bm25_heading_weight) for c in searcher.index.chunks],
+                       show_progress=False)
+    questions = [r["question"] for r in load_qa() if isinstance(r.get("question"), str)]
+    questions += ["", "the and of", "Ketamine!!! KETAMINE ketamine's", "naïve café dosing"]
+    for question in questions:
+        ids = reference.tokenize([searcher.expand(question)], update_vocab=False,
+                                 return_as="ids", show_progress=False)[0]
+        assert searcher.query_tokens(question) == [i for i in ids if i != 0], question
+
+
 def test_rrf_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="k must be"):
         reciprocal_rank_fusion([[1]], k=0)
