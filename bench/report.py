@@ -172,6 +172,11 @@ def write_report(res: dict) -> Path:
         "crisis regexes is analysed once for the literal strings every match must contain; an ordinary "
         "sentence holds the strings of about three. Tests check, on generated matches of every pattern and on "
         "every QA question, that the prefilter never drops a pattern the full scan would have matched.",
+        "- **Little Python per question**: `normalize` skips the ~70 text replacements whose required "
+        "strings (same analysis as the crisis prefilter) are absent; questions are tokenized for BM25 with "
+        "bm25s's own splitter, stopwords, stemmer and ids but without its per-call progress bar; the dense and "
+        "BM25 rankings are fused over arrays. Tests check each against the code it replaces (same normalized "
+        "text on generated matches and all QA, same tokens, same fused scores).",
         "- **No threadpool hop that isn't needed**: dependencies that never block (`get_answerer`, the rate "
         "limit) are `async`; as sync callables each cost a trip through the threadpool per request.",
         "- **LRU answer cache** keyed by (index version, normalized question), `KETFAQ_CACHE_SIZE` entries "
@@ -183,7 +188,14 @@ def write_report(res: dict) -> Path:
         "running the safety lexicon on a second thread while the question is embedded (no gain: the GIL "
         "hand-over ate it); a semaphore limiting concurrent encoder calls to the core count (no change); "
         "static int8 quantization calibrated on corpus and QA text (ONNX Runtime has no static quantized "
-        "Attention, so the best hybrid only tied dynamic int8, at a worse cosine).", "",
+        "Attention, so the best hybrid only tied dynamic int8, at a worse cosine); letting ONNX Runtime threads "
+        "spin-wait (unbounded, 30 µs, or stopped after each run: the encoder alone is 10–15% faster, but HTTP "
+        "throughput was lower in every paired run); int8 variants that might keep parity at int8 speed "
+        "(SmoothQuant-style scaling of the feed-forward outputs, 7-bit `reduce_range` weights, uint8 weights, "
+        "only the first one or two feed-forward outputs in fp32: none reached the shipped model's worst "
+        "cosine); block-wise weight-only `MatMulNBits` (8-bit weights everywhere kept cosine ≥ 0.998 but ran "
+        "~40% slower, as this CPU has no int8 kernel for them; 4-bit lost parity); "
+        "`session.dynamic_block_base`; one OpenMP thread for FAISS (all within noise).", "",
         "## Scale-out", "",
         "**One machine, several workers.** `ketfaq serve --workers N` starts N uvicorn processes; each loads the "
         "published index read-only and its own ONNX session (~23 MB of int8 weights). Only `vectors.npy` is "
