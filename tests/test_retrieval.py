@@ -89,6 +89,21 @@ def test_question_tokens_are_what_bm25s_would_make(searcher: Searcher, settings:
         assert searcher.query_tokens(question) == [i for i in ids if i != 0], question
 
 
+def test_concurrent_searches_return_what_sequential_ones_do(searcher: Searcher, encoder) -> None:
+    """The API searches from many threads at once: one shared Searcher must not mix them up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [r["question"] for r in load_qa() if isinstance(r.get("question"), str)][:120]
+    vectors = encoder.encode(questions)
+
+    def run(i: int) -> list[tuple[str, float]]:
+        return [(h.chunk.id, h.fused) for h in searcher.search(questions[i], vectors[i], k=3)]
+
+    expected = [run(i) for i in range(len(questions))]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(run, list(range(len(questions))) * 3)) == expected * 3
+
+
 def test_rrf_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="k must be"):
         reciprocal_rank_fusion([[1]], k=0)

@@ -7,6 +7,7 @@ higher is better, in [-1, 1]. The confidence threshold compares against that sam
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -105,7 +106,9 @@ class Searcher:
         self._split = self._tokenizer.splitter
         self._stopwords = frozenset(self._tokenizer.stopwords or ())
         self._stem_ids = dict(self._tokenizer.stem_to_sid)
-        self._stem = lru_cache(maxsize=16384)(self._stemmer.stemWord)
+        # A PyStemmer object is not safe to share between threads: misses take a lock.
+        self._stem_lock = threading.Lock()
+        self._stem = lru_cache(maxsize=16384)(self._stem_word)
         # Each phrase's regex is tried only when the question has the phrase's first word:
         # a whole-word match implies it, and it skips ~150 regex searches per question.
         self._synonyms: dict[str, list[tuple[int, re.Pattern[str], list[str]]]] = {}
@@ -122,6 +125,10 @@ class Searcher:
         candidates = sorted(c for w in words for c in self._synonyms.get(w, ()))
         extra = [term for _, pattern, terms in candidates if pattern.search(lowered) for term in terms]
         return question if not extra else f"{question} {' '.join(extra)}"
+
+    def _stem_word(self, word: str) -> str:
+        with self._stem_lock:
+            return self._stemmer.stemWord(word)
 
     def query_tokens(self, question: str) -> list[int]:
         """The BM25 token ids of ``question`` after synonym expansion (unknown words dropped)."""
