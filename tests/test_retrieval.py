@@ -52,21 +52,30 @@ def searcher(index: LoadedIndex, settings: Settings) -> Searcher:
 
 def test_rrf_matches_a_hand_computed_example() -> None:
     # Ranks are 1-based: doc 7 is 1st in A and 3rd in B; doc 3 is 2nd in A; doc 5 is 1st in B.
-    fused = reciprocal_rank_fusion([[7, 3], [5, 9, 7]], k=10, weights=[1.0, 0.5])
-    assert fused == pytest.approx({7: 1 / 11 + 0.5 / 13, 3: 1 / 12, 5: 0.5 / 11, 9: 0.5 / 12})
-    assert sorted(fused, key=lambda d: -fused[d]) == [7, 3, 5, 9]
+    order, fused = reciprocal_rank_fusion([[7, 3], [5, 9, 7]], 12, k=10, weights=[1.0, 0.5])
+    assert order.tolist() == [7, 3, 5, 9]
+    assert fused[[7, 3, 5, 9]] == pytest.approx([1 / 11 + 0.5 / 13, 1 / 12, 0.5 / 11, 0.5 / 12])
+    assert not fused[[0, 1, 2, 4, 6, 8, 10, 11]].any()
+
+
+def test_rrf_breaks_ties_by_id_and_keeps_zero_weight_rankings() -> None:
+    order, fused = reciprocal_rank_fusion([[4, 2], [2, 4], [9]], 10, weights=[1.0, 1.0, 0.0])
+    assert order.tolist() == [2, 4, 9] and fused[9] == 0.0
 
 
 def test_search_ranks_as_the_rrf_of_its_dense_and_bm25_rankings(searcher: Searcher, encoder) -> None:
-    """The array fusion inside ``search`` and :func:`reciprocal_rank_fusion` agree, order and sums."""
+    """``search`` fuses its dense and BM25 rankings as the RRF formula says, computed here by hand."""
     questions = [r["question"] for r in load_qa() if r.get("kind") == "answer"][:40]
     for question, vector in zip(questions, encoder.encode(questions)):
         dense = searcher._dense_scores(vector)
         seen = np.flatnonzero(dense > -1.0)
         dense_ranking = [int(i) for i in seen[np.argsort(-dense[seen], kind="stable")]]
         bm25_ranking = [int(i) for i in searcher._bm25_ranking(question)]
-        fused = reciprocal_rank_fusion([dense_ranking[: searcher.candidates], bm25_ranking],
-                                       searcher.rrf_k, [1.0, searcher.bm25_weight])
+        fused: dict[int, float] = {}
+        for ranking, weight in ((dense_ranking[: searcher.candidates], 1.0),
+                                (bm25_ranking, searcher.bm25_weight)):
+            for rank, doc in enumerate(ranking, start=1):
+                fused[doc] = fused.get(doc, 0.0) + weight / (searcher.rrf_k + rank)
         hits = searcher.search(question, vector, k=3)
         assert [h.fused for h in hits] == [fused[searcher.index.chunks.index(h.chunk)] for h in hits]
         kept = sorted(fused, key=lambda i: (-fused[i], i))
@@ -106,9 +115,9 @@ def test_concurrent_searches_return_what_sequential_ones_do(searcher: Searcher, 
 
 def test_rrf_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="k must be"):
-        reciprocal_rank_fusion([[1]], k=0)
+        reciprocal_rank_fusion([[1]], 2, k=0)
     with pytest.raises(ValueError, match="weights"):
-        reciprocal_rank_fusion([[1], [2]], weights=[1.0])
+        reciprocal_rank_fusion([[1], [2]], 3, weights=[1.0])
 
 
 # --- A tiny hand-made index: dedup and score direction --------------------------------------

@@ -46,23 +46,28 @@ def keyword_text(chunk: Chunk, heading_weight: int = 3) -> str:
     return (path + "\n") * heading_weight + chunk.text if path else chunk.text
 
 
-def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60,
-                           weights: list[float] | None = None) -> dict[int, float]:
-    """Fuse ranked id lists: ``score(d) = sum_i w_i / (k + rank_i(d))`` with 1-based ranks.
+def reciprocal_rank_fusion(rankings: list[np.ndarray | list[int]], size: int, k: int = 60,
+                           weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fuse ranked id arrays (ids in ``range(size)``): ``score(d) = sum_i w_i / (k + rank_i(d))``.
 
-    Cormack, Clarke & Büttcher (2009), "Reciprocal rank fusion outperforms Condorcet and
-    individual rank learning methods", SIGIR. https://doi.org/10.1145/1571941.1572114
+    Returns the ids ranked anywhere, best first (ties by id), and the score of every id (0 where
+    unranked). Ranks are 1-based. Cormack, Clarke & Büttcher (2009), "Reciprocal rank fusion
+    outperforms Condorcet and individual rank learning methods", SIGIR.
+    https://doi.org/10.1145/1571941.1572114
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     weights = [1.0] * len(rankings) if weights is None else weights
     if len(weights) != len(rankings):
         raise ValueError(f"got {len(weights)} weights for {len(rankings)} rankings")
-    fused: dict[int, float] = {}
+    fused = np.zeros(size)
+    ranked = np.zeros(size, dtype=bool)
     for ranking, weight in zip(rankings, weights):
-        for rank, doc in enumerate(ranking, start=1):
-            fused[doc] = fused.get(doc, 0.0) + weight / (k + rank)
-    return fused
+        ranking = np.asarray(ranking, dtype=np.int64)
+        fused[ranking] += weight / (k + np.arange(1, len(ranking) + 1))
+        ranked[ranking] = True
+    ids = np.flatnonzero(ranked)
+    return ids[np.lexsort((ids, -fused[ids]))], fused
 
 
 class Searcher:
@@ -166,21 +171,16 @@ class Searcher:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         query_vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
         dense = self._dense_scores(query_vector)
-        # Reciprocal rank fusion (see reciprocal_rank_fusion), over arrays: same sums, same order.
-        fused = np.zeros(len(dense))
-        ranked = np.zeros(len(dense), dtype=bool)
-        rankings: list[tuple[np.ndarray, float]] = []
+        rankings: list[np.ndarray] = []
+        weights: list[float] = []
         if mode in ("hybrid", "dense"):
             seen = np.flatnonzero(dense > -1.0)
-            rankings.append((seen[np.argsort(-dense[seen], kind="stable")][: self.candidates], 1.0))
+            rankings.append(seen[np.argsort(-dense[seen], kind="stable")][: self.candidates])
+            weights.append(1.0)
         if mode in ("hybrid", "bm25"):
-            rankings.append((self._bm25_ranking(question),
-                             self.bm25_weight if mode == "hybrid" else 1.0))
-        for ranking, weight in rankings:
-            fused[ranking] += weight / (self.rrf_k + np.arange(1, len(ranking) + 1))
-            ranked[ranking] = True
-        candidates = np.flatnonzero(ranked)
-        order = candidates[np.lexsort((candidates, -fused[candidates]))]
+            rankings.append(self._bm25_ranking(question))
+            weights.append(self.bm25_weight if mode == "hybrid" else 1.0)
+        order, fused = reciprocal_rank_fusion(rankings, len(dense), self.rrf_k, weights)
         # Cosine for candidates that only BM25 found.
         missing = order[dense[order] <= -1.0]
         if len(missing):
