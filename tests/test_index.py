@@ -106,6 +106,50 @@ def test_stale_when_corpus_changes(tmp_path: Path, encoder, warm_index_dir: Path
     assert index_is_stale(settings)
 
 
+def test_stale_when_the_model_weights_change(tmp_path: Path, encoder, warm_index_dir: Path) -> None:
+    """A model replaced under the same name (package upgrade, new model_path) needs a rebuild."""
+    settings = Settings(corpus_dir=CORPUS_DIR, index_dir=warm_index_dir, model_cache_dir=tmp_path / "models")
+    build_index(settings, encoder)
+    model = tmp_path / "model"
+    source = Path(settings.resolved_model_path())
+    for path in source.rglob("*"):  # the big files linked, config.json copied so it can change
+        if path.is_file():
+            target = model / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if path.name == "config.json":
+                target.write_bytes(path.read_bytes())
+            else:
+                target.symlink_to(path)
+    same_model = settings.model_copy(update={"model_path": str(model)})
+    assert not index_is_stale(same_model)  # same bytes elsewhere: still the same model
+    config = model / "config.json"
+    config.write_text(config.read_text() + "\n")
+    assert index_is_stale(same_model)
+    assert not index_is_stale(settings)
+
+
+def test_embedding_cache_is_kept_per_exact_encoder(tmp_path: Path, encoder, warm_index_dir: Path) -> None:
+    """Two encoders of the same name and variant but other weights never share cached vectors."""
+    settings = Settings(corpus_dir=CORPUS_DIR, index_dir=warm_index_dir)
+    build_index(settings, encoder)
+    first = np.asarray(load_index(settings.index_dir).vectors).copy()
+
+    class OtherWeights:  # the real model with its vectors negated: same name, other weights
+        name, dimension, variant = encoder.name, encoder.dimension, encoder.variant
+        fingerprint = f"{getattr(encoder, 'fingerprint', encoder.variant)}-retrained"
+
+        def encode(self, texts, **kwargs):
+            return -encoder.encode(texts, **kwargs)
+
+    other = build_index(settings, OtherWeights())
+    second = np.asarray(load_index(settings.index_dir).vectors)
+    assert other.embedded > 0
+    # Had the cache been shared, the second build would hold the first build's vectors (dot 1).
+    assert np.all((first * second).sum(axis=1) < -0.9)
+    assert load_index(settings.index_dir).manifest["encoder_fingerprint"] == OtherWeights.fingerprint
+    assert build_index(settings, encoder).embedded == 0  # the first encoder's cache is untouched
+
+
 def test_chunks_file_is_readable_json(settings: Settings, built_index) -> None:
     version_dir = settings.index_dir / "versions" / built_index.version
     records = [json.loads(line) for line in (version_dir / "chunks.jsonl").read_text().splitlines()]

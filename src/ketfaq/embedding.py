@@ -25,6 +25,7 @@ class Encoder(Protocol):
     name: str
     dimension: int
     variant: str  # how the vectors are computed ("torch", "onnx-int8"): vectors differ slightly
+    fingerprint: str  # variant + hash of the exact weights: cached vectors are keyed by it
 
     def encode(self, texts: list[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Embed ``texts``; row ``i`` is the unit vector of ``texts[i]``."""
@@ -39,8 +40,11 @@ class SentenceTransformerEncoder:
 
         if not os.path.isdir(model_path):
             raise FileNotFoundError(f"embedding model directory not found: {model_path}")
+        from ketfaq.onnx_encoder import model_hash
+
         self.name = name
         self.variant = "torch"
+        self.fingerprint = f"torch:{model_hash(model_path)[:16]}"
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
         self.dimension = int(self._model.get_embedding_dimension())
         self._lock = threading.Lock()  # torch modules are not safe to call from several threads

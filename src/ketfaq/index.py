@@ -4,7 +4,8 @@ Layout::
 
     index/CURRENT                 name of the published version (replaced atomically)
     index/versions/<version>/     manifest.json, vectors.faiss, chunks.jsonl, sentences.npy
-    index/cache/<model>/          embeddings keyed by text hash, so rebuilds re-embed only changes
+    index/cache/<model>-<encoder>/ embeddings keyed by text hash, one cache per exact encoder
+                                  (variant + weights), so rebuilds re-embed only changes
 
 A build writes a new version directory under a temporary name, renames it into place and only
 then switches ``CURRENT``: a failed or killed build leaves the published index untouched.
@@ -96,12 +97,20 @@ class LoadedIndex:
 
 
 def build_fingerprint(settings: Settings, articles: list[Article]) -> str:
-    """Hash of everything a build depends on: articles, chunking and the model."""
+    """Hash of everything a build depends on: articles, chunking and the model's weights.
+
+    The weights are hashed, not just named: a model replaced under the same name (a package
+    upgrade, another ``model_path``) makes the published index stale. The digest is remembered
+    by file size and mtime, so this stays cheap enough for every start.
+    """
+    from ketfaq.onnx_encoder import model_hash
+
     synonyms = settings.corpus_dir / SYNONYMS_FILE
     parts = [
         corpus_hash(articles),
         hashlib.sha256(synonyms.read_bytes()).hexdigest() if synonyms.exists() else "",
         settings.model_name,
+        model_hash(settings.resolved_model_path(), memo=settings.model_cache_dir / "digests.json"),
         str(settings.chunk_size),
         str(settings.chunk_overlap),
         str(FORMAT_VERSION),
@@ -241,8 +250,10 @@ def build_index(
 
     if hasattr(encoder, "document_encoder"):  # full precision for the vectors we store
         encoder = encoder.document_encoder()
-    variant = getattr(encoder, "variant", "torch")  # torch and int8 vectors must never mix
-    cache_name = settings.model_name if variant == "torch" else f"{settings.model_name}-{variant}"
+    variant = getattr(encoder, "variant", "torch")
+    # One cache per exact encoder (variant and weights): vectors of another model never mix in.
+    identity = getattr(encoder, "fingerprint", variant)
+    cache_name = f"{settings.model_name}-{variant}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
     cache = _EmbeddingCache(index_dir / "cache" / _safe_name(cache_name), encoder.dimension)
     say(f"embedding {len(texts)} passages and {len(sentences)} sentences")
     vectors, embedded_a = cache.embed(encoder, texts, progress)
@@ -286,6 +297,7 @@ def build_index(
         "model_name": settings.model_name,
         "dimension": encoder.dimension,
         "encoder": variant,
+        "encoder_fingerprint": identity,
         "index_type": index_kind(faiss_index),
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
