@@ -9,15 +9,17 @@ import math
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.staticfiles import StaticFiles
-from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ketfaq.settings import Settings
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
 
 __all__ = ["RateLimit", "SecurityHeaders", "content_security_policy", "mount_web", "web_directory"]
 
@@ -100,7 +102,14 @@ class RateLimit:
     """
 
     def __init__(self, spec: str) -> None:
-        self.items: list[RateLimitItem] = parse_many(spec) if spec.strip() else []
+        self.items: list[RateLimitItem] = []
+        if not spec.strip():
+            return  # off (the default): `limits` is not even imported, ~30 ms of every start
+        from limits import parse_many
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
+        self.items = parse_many(spec)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, request: Request) -> None:
