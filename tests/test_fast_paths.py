@@ -89,6 +89,21 @@ def test_export_is_cached_by_model_hash(settings) -> None:
     assert path.stat().st_mtime_ns == before  # found, not exported again
 
 
+def test_answerer_loads_the_encoder_from_the_configured_model_cache(tmp_path, settings, encoder,
+                                                                    built_index) -> None:
+    """``load_answerer(settings)`` honours ``settings.model_cache_dir``, not the process-wide one."""
+    from ketfaq.api import load_answerer
+
+    export = Path(encoder.path).resolve().parent
+    cache = tmp_path / "models"
+    (cache / export.name).mkdir(parents=True)
+    for path in export.iterdir():  # the same export, linked: nothing is exported again
+        (cache / export.name / path.name).symlink_to(path)
+    answerer = load_answerer(settings.model_copy(update={"model_cache_dir": cache}))
+    assert Path(answerer.encoder.path).parent.parent == cache
+    assert answerer.ask("Is ketamine therapy safe?").kind == "answer"
+
+
 def test_model_hash_memo_is_reused_only_while_files_are_unchanged(tmp_path, settings) -> None:
     from ketfaq.onnx_encoder import model_hash
 

@@ -25,7 +25,7 @@ def _build(settings: Settings, *, progress: bool = True) -> None:
     from ketfaq.index import build_index
 
     encoder = load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
-                           threads=settings.encoder_threads)
+                           str(settings.model_cache_dir), threads=settings.encoder_threads)
     report = build_index(settings, encoder, progress=progress, on_stage=lambda m: typer.echo(m, err=True))
     typer.echo(
         f"published index {report.version}: {report.chunks} passages, "
