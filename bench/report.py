@@ -203,11 +203,11 @@ def write_report(res: dict) -> Path:
         "against 0.982 and 0.977, and keeping outlier channels in fp32 on top did not lift it); "
         "`session.dynamic_block_base`; one OpenMP thread for FAISS; a 0.5 ms GIL switch interval (152 vs 152 "
         "req/s over four alternating phases) (all within noise). Two workers under gunicorn `--preload` "
-        "(imports once, then forks): first answer after 1.6–2.3 s (7 starts), as fast as one uvicorn worker "
-        "(1.6–2.4 s) where two uvicorn workers take 2.7–3.2 s; but at 32 connections they served 143 req/s "
-        "against 141 for one worker (three alternating phases), where two uvicorn workers had gained 13–14% in "
-        "two other runs: the throughput gain of a second worker is within this machine's noise, so not "
-        "shipped.", "",
+        "(imports once, then forks): first answer after 1.5–2.3 s (8 starts), as fast as one uvicorn worker "
+        "(1.6–2.4 s) where two uvicorn workers take 2.7–3.2 s; but what a second worker adds at 32 connections "
+        "ranged from −3% to +26% over one worker across seven paired runs on this machine (this benchmark "
+        "included), gunicorn's two workers +1% in both of theirs: too uncertain to rebuild serving around, "
+        "so not shipped.", "",
         "## Scale-out", "",
         "**One machine, several workers.** `ketfaq serve --workers N` starts N uvicorn processes; each loads the "
         "published index read-only and its own ONNX session (~23 MB of int8 weights). Only `vectors.npy` is "
