@@ -31,10 +31,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def encoder(settings: Settings):
-    from ketfaq.embedding import load_encoder
+    from ketfaq.embedding import encoder_for
 
-    return load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
-                        threads=settings.encoder_threads)
+    return encoder_for(settings)
 
 
 @pytest.fixture(scope="session")

@@ -50,29 +50,15 @@ AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 
 
 def load_answerer(settings: Settings) -> Answerer:
-    """Encoder + published index (built first if there is none) behind the one answer path.
+    """Encoder + published index (built first if there is none) behind the one answer path."""
+    from ketfaq.embedding import encoder_for
+    from ketfaq.index import build_index, current_version
 
-    ONNX Runtime builds its session without holding the GIL, so the encoder loads on a second
-    thread while this one compiles the safety lexicon and reads the index (~0.1 s of each start).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ketfaq.embedding import load_encoder
-    from ketfaq.index import build_index, current_version, load_index
-    from ketfaq.safety import load_lexicon
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ketfaq-load") as pool:
-        pending = pool.submit(load_encoder, settings.resolved_model_path(), settings.model_name,
-                              settings.encoder_backend, str(settings.model_cache_dir),
-                              threads=settings.encoder_threads)
-        load_lexicon()  # cached: the safety gate below gets this compiled copy
-        published = current_version(settings.index_dir) is not None
-        index = load_index(settings.index_dir) if published else None
-        encoder = pending.result()
-    if index is None:
+    encoder = encoder_for(settings)
+    if current_version(settings.index_dir) is None:
         log.info("no index published in %s: building it", settings.index_dir)
         build_index(settings, encoder)
-    return Answerer(settings, encoder, index)
+    return Answerer(settings, encoder)
 
 
 def _readable(errors: list[dict[str, Any]]) -> str:

@@ -21,11 +21,10 @@ app = typer.Typer(
 
 
 def _build(settings: Settings, *, progress: bool = True) -> None:
-    from ketfaq.embedding import load_encoder
+    from ketfaq.embedding import encoder_for
     from ketfaq.index import build_index
 
-    encoder = load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
-                           str(settings.model_cache_dir), threads=settings.encoder_threads)
+    encoder = encoder_for(settings)
     report = build_index(settings, encoder, progress=progress, on_stage=lambda m: typer.echo(m, err=True))
     typer.echo(
         f"published index {report.version}: {report.chunks} passages, "

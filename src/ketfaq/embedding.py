@@ -6,11 +6,14 @@ import logging
 import os
 import threading
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-__all__ = ["BACKENDS", "Encoder", "SentenceTransformerEncoder", "load_encoder"]
+if TYPE_CHECKING:
+    from ketfaq.settings import Settings
+
+__all__ = ["BACKENDS", "Encoder", "SentenceTransformerEncoder", "encoder_for", "load_encoder"]
 
 log = logging.getLogger("ketfaq.embedding")
 
@@ -92,3 +95,9 @@ def load_encoder(model_path: str, name: str = "all-MiniLM-L6-v2", backend: str =
 
         cache_dir = str(get_settings().model_cache_dir)
     return OnnxEncoder(ensure_onnx_model(model_path, cache_dir, quantized=True), name=name, threads=threads)
+
+
+def encoder_for(settings: Settings) -> Encoder:
+    """The encoder ``settings`` describe (model, backend, export cache, threads), loaded once."""
+    return load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
+                        str(settings.model_cache_dir), threads=settings.encoder_threads)

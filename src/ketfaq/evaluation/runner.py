@@ -188,6 +188,7 @@ def answerer_for(settings: Settings, config: Config, *, encoder=None, base=None,
     into the served ``index/``.
     """
     from ketfaq.answer import Answerer
+    from ketfaq.embedding import encoder_for
     from ketfaq.index import build_index, current_version
 
     if not config.overrides and base is not None:
@@ -200,17 +201,10 @@ def answerer_for(settings: Settings, config: Config, *, encoder=None, base=None,
         data["index_dir"] = workdir / "".join(c if c.isalnum() else "_" for c in config.name)
     new_settings = Settings(**data)
     if {"model_path", "model_name", "encoder_backend"} & set(config.overrides):
-        encoder = _load_encoder(new_settings)
+        encoder = encoder_for(new_settings)
     elif encoder is None:
-        encoder = base.encoder if base is not None else _load_encoder(new_settings)
+        encoder = base.encoder if base is not None else encoder_for(new_settings)
     if config.needs_index and current_version(new_settings.index_dir) is None:
         say(f"building an index for {config.name} in {new_settings.index_dir}")
         build_index(new_settings, encoder)
     return Answerer(new_settings, encoder), new_settings
-
-
-def _load_encoder(settings: Settings):
-    from ketfaq.embedding import load_encoder
-
-    return load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
-                        threads=settings.encoder_threads)
