@@ -3,7 +3,8 @@ cached vs computed answers; and torch stays out of the serving process."""
 
 from __future__ import annotations
 
-import inspect
+import asyncio
+import gc
 import json
 import os
 import shutil
@@ -186,9 +187,41 @@ def test_reload_to_a_new_index_version_never_serves_a_cached_old_answer(settings
     assert answerer.cache.misses == misses + 1
 
 
-def test_ask_endpoint_runs_in_the_threadpool_not_the_event_loop(client) -> None:
-    route = next(r for r in client.app.routes if getattr(r, "path", "") == "/api/ask")
-    assert not inspect.iscoroutinefunction(route.endpoint)  # sync def: FastAPI runs it in a thread
+def test_answers_are_computed_off_the_event_loop(settings, answerer) -> None:
+    from fastapi.testclient import TestClient
+
+    from ketfaq.api import create_app
+
+    loops: list[bool] = []
+    real_ask = answerer.ask
+
+    def ask(question: str, **kw):  # type: ignore[no-untyped-def]
+        try:
+            asyncio.get_running_loop()
+            loops.append(True)
+        except RuntimeError:
+            loops.append(False)
+        return real_ask(question, **kw)
+
+    answerer.ask = ask
+    try:
+        with TestClient(create_app(settings, answerer)) as client:
+            response = client.post("/api/ask", json={"question": "How long does an infusion take?"})
+    finally:
+        del answerer.ask
+    assert response.status_code == 200 and response.json()["passages"]
+    assert loops == [False]  # a worker thread answered: the event loop stayed free
+
+
+def test_start_up_objects_are_frozen_out_of_garbage_collection(settings, answerer) -> None:
+    from fastapi.testclient import TestClient
+
+    from ketfaq.api import create_app
+
+    gc.unfreeze()
+    with TestClient(create_app(settings, answerer)) as client:
+        assert gc.get_freeze_count() > 10_000  # modules, validators, index: walked by no full collection
+        assert client.post("/api/ask", json={"question": "Is ketamine safe?"}).status_code == 200
 
 
 # --- index kind by corpus size --------------------------------------------------------------------------

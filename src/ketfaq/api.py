@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from fastapi import BackgroundTasks, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictStr
+from starlette.concurrency import run_in_threadpool
 
 from ketfaq import admin
 from ketfaq.answer import AnswerResponse, Answerer, InvalidQuestion, validate_question
@@ -85,6 +87,11 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.answerer = answerer or load_answerer(settings)
+        # What start-up built (modules, pydantic-core validators, index, lexicon) lives as long as
+        # the process, yet every full collection walked it: ~60 ms each, mostly pydantic-core's
+        # validators. Frozen, a full collection only sees objects made since.
+        gc.collect()
+        gc.freeze()
         async with admin.index_watcher(app, settings.reload_interval):
             yield
 
@@ -109,11 +116,14 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
 
     @app.post("/api/ask", response_model=AnswerResponse, dependencies=[Depends(rate_limit)],
               responses={422: {"description": "Invalid question"}, 429: {"description": "Too many questions"}})
-    def ask(body: AskRequest, answerer: AnswererDep, request: Request,
-            background: BackgroundTasks) -> AnswerResponse:
+    async def ask(body: AskRequest, answerer: AnswererDep, request: Request,
+                  background: BackgroundTasks) -> AnswerResponse:
         """Answer a visitor's question with verbatim passages, the disclaimer and a referral."""
         question = validate_question(body.question, max_chars=settings.max_question_chars)
-        response = answerer.ask(question)
+        # The answer is CPU-bound: it runs on a worker thread, so the event loop never waits on
+        # the encoder. One hop: a sync endpoint would take a second one for FastAPI's response
+        # validation (about 6% more throughput at 32 connections without it).
+        response = await run_in_threadpool(answerer.ask, question)
         if response.kind == "no_match" and settings.record_unanswered:
             background.add_task(admin.record_unanswered, request.app, question)
         return response
