@@ -38,7 +38,7 @@ def main() -> None:
         shutil.copytree(args.corpus, corpus)
         settings = Settings(corpus_dir=corpus, index_dir=Path(work) / "index")
         encoder = load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
-                               threads=settings.encoder_threads)
+                               threads=settings.resolved_encoder_threads())
         encoder.encode(["warm up"])
 
         t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Scale-out on one machine: two uvicorn workers over one published index both answer."""
+"""Scale-out on one machine: `ketfaq serve --workers 2` forks two workers that both answer."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -38,9 +39,9 @@ def test_two_workers_share_the_published_index_and_both_answer(settings, built_i
     env = {**os.environ, "KETFAQ_CORPUS_DIR": str(settings.corpus_dir), "KETFAQ_INDEX_DIR": str(settings.index_dir),
            "KETFAQ_MODEL_CACHE_DIR": str(get_settings().model_cache_dir.resolve()),
            "KETFAQ_RECORD_UNANSWERED": "false", "KETFAQ_CACHE_SIZE": "0"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ketfaq.api:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--log-level", "warning"],
+    server = subprocess.Popen(  # the shipped command, as the README gives it
+        [str(Path(sys.executable).with_name("ketfaq")), "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "2"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -85,3 +86,29 @@ def test_two_workers_share_the_published_index_and_both_answer(settings, built_i
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_each_worker_encoder_takes_its_share_of_the_cores(monkeypatch) -> None:
+    from ketfaq.settings import Settings
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})  # a 2-core machine
+    assert Settings(workers=1).resolved_encoder_threads() == 2  # a lone question: both cores
+    assert Settings(workers=2).resolved_encoder_threads() == 1  # one per core: no oversubscription
+    assert Settings(workers=4).resolved_encoder_threads() == 1
+    assert Settings(workers=2, encoder_threads=3).resolved_encoder_threads() == 3  # explicit wins
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert Settings(workers=1).resolved_encoder_threads() == 2  # more bought nothing for ~15 tokens
+
+
+def test_serve_tells_its_workers_how_many_they_are(monkeypatch) -> None:
+    import uvicorn
+
+    from ketfaq import server
+    from ketfaq.settings import get_settings
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw, settings=get_settings()))
+    monkeypatch.setenv("KETFAQ_WORKERS", "7")
+    server.serve("127.0.0.1", 8000, workers=1)
+    assert seen["settings"].workers == 1 and seen["factory"] is True
+    get_settings.cache_clear()

@@ -58,20 +58,19 @@ def build(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes sharing one index.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes sharing one index "
+                                         "(forked after the imports; each encoder gets its share of the cores).")] = 1,
 ) -> None:
     """Serve the API and chat page; builds the index first when it is missing or stale."""
-    import uvicorn
-
     from ketfaq.index import index_is_stale
+    from ketfaq.server import serve as run_server
 
     settings = get_settings()
     if index_is_stale(settings):
         typer.echo("index missing or stale: building it first", err=True)
         _build(settings)
     typer.echo(f"ketfaq on http://{host}:{port}/  (API docs at /docs)", err=True)
-    uvicorn.run("ketfaq.api:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", access_log=False)
+    run_server(host, port, workers)
 
 
 @app.command()

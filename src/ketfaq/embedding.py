@@ -100,4 +100,4 @@ def load_encoder(model_path: str, name: str = "all-MiniLM-L6-v2", backend: str =
 def encoder_for(settings: Settings) -> Encoder:
     """The encoder ``settings`` describe (model, backend, export cache, threads), loaded once."""
     return load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
-                        str(settings.model_cache_dir), threads=settings.encoder_threads)
+                        str(settings.model_cache_dir), threads=settings.resolved_encoder_threads())

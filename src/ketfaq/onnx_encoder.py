@@ -225,7 +225,7 @@ class OnnxEncoder:
         # The export is fused already (see _fuse): ENABLE_ALL ran no faster and took ~90 ms more
         # to load the session.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        # settings.encoder_threads (2 by default): lower latency for one question, and the same
+        # settings.resolved_encoder_threads() (2 for one worker on 2 cores): lower latency for one question, and the same
         # HTTP throughput as one thread within noise. No spin-waiting between calls, so idle
         # threads never take the core that runs the Python side of other requests.
         options.intra_op_num_threads = threads or 1
