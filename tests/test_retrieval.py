@@ -278,3 +278,38 @@ def test_every_hit_is_a_verbatim_slice(searcher: Searcher, encoder) -> None:
         if hit.highlight:
             start, end = hit.highlight
             assert 0 <= start < end <= len(hit.chunk.text)
+
+
+def test_bm25_scores_are_those_of_the_scipy_backend(searcher: Searcher, settings: Settings,
+                                                    monkeypatch) -> None:
+    """Serving builds the BM25 matrix with numpy (no scipy import): same scores as with scipy."""
+    import bm25s
+    import scipy.sparse
+
+    monkeypatch.setattr(bm25s, "sp", scipy.sparse, raising=False)  # what bm25s binds when it finds scipy
+    monkeypatch.setattr(bm25s, "SCIPY_AVAILABLE", True)
+    with_scipy = bm25s.BM25(csc_backend="scipy")
+    with_scipy.index(searcher._tokenizer.tokenize(
+        [keyword_text(c, settings.bm25_heading_weight) for c in searcher.index.chunks],
+        return_as="ids", show_progress=False, update_vocab=False), show_progress=False)
+    questions = [r["question"] for r in load_qa() if isinstance(r.get("question"), str)]
+    questions += [c.text[:120] for c in searcher.index.chunks]  # every passage's words, too
+    compared = 0
+    for question in questions:
+        tokens = searcher.query_tokens(question)
+        if not tokens:
+            continue
+        ours = searcher._bm25.get_scores(tokens)
+        np.testing.assert_allclose(ours, with_scipy.get_scores(tokens), rtol=1e-6, atol=1e-6)
+        compared += 1
+    assert compared > 150
+
+
+def test_serving_imports_neither_scipy_nor_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, ketfaq.api, ketfaq.retrieval; "
+            "print(sorted(m for m in ('scipy', 'scipy.sparse', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
