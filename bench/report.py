@@ -80,6 +80,17 @@ def write_report(res: dict) -> Path:
         f"{_ratio(r['cold_start_s'], k2['cold_start_s'])} faster | ≥ 5× |",
         f"| repeated question p50 vs uncached p50 (ketfaq) | {kr['p50'] * 1000:.1f} µs | – | "
         f"{_ratio(ku['p50'], kr['p50'])} faster | ≥ 20× |", "",
+        f"**The in-process latency target (4×) is {'met' if ru['p50'] >= 4 * ku['p50'] else 'not met'}.** "
+        f"The encoder alone takes {lat['stage_encode']['p50']:.2f} ms (p50), "
+        f"{_ratio(ru['p50'], lat['stage_encode']['p50'])} below the reference's whole search, which leaves "
+        f"{max(0.0, ru['p50'] / 4 - lat['stage_encode']['p50']):.2f} ms at 4× for the safety gate, hybrid "
+        f"retrieval and the response; they take {ku['p50'] - lat['stage_encode']['p50']:.2f} ms. Every "
+        "faster encoder found costs crisis parity: in a separate run over the same 200 questions (shipped "
+        "6.97 ms p50), the all-int8 model, which moved two blind crisis records under the gate's thresholds, "
+        "answered in 6.02 ms, and 5.72 ms with ONNX Runtime threads spin-waiting (which lowers HTTP "
+        "throughput): 3.7× at best against a ~21 ms reference. OpenVINO and CTranslate2 ran this model "
+        "slower (below), and the safety gate and retrieval already run at a third of a millisecond each when "
+        "timed on their own. This CPU (AMD EPYC, AVX2, no AVX-512 VNNI) has no fast int8 dot product.", "",
         "## 1–2. In-process answer latency (ms)", "",
         f"{ku['n'] // 2} distinct questions (the QA questions, then templates over the articles' headings), "
         "asked one after another, in two rounds alternating with the reference (p50 over both rounds). ketfaq uncached = the answer cache off (`cache_size=0`): encoder, "
