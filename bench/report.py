@@ -237,7 +237,9 @@ def write_report(res: dict) -> Path:
         "shipped one again when a score lies near a decision threshold (crisis tiers, off-topic, "
         "no-match): the all-int8 scores moved by up to 0.043 (crisis) and 0.087 (top passage), and a third "
         "of the QA messages fell within a 0.05 margin of some threshold, so the second pass cost more than "
-        "the first saved. Spin-waiting inside a whole answer pass (6.61 vs 6.56 ms p50, no gain there), "
+        "the first saved. Spin-waiting inside a whole answer pass only for a lone question (a second session "
+        "for when no other request is in flight): 6.61 vs 6.56 ms p50 in one run, 6.37 vs 6.97 in another, "
+        "too uncertain for a second session per worker; "
         "limiting FastAPI's threadpool to 2 or 4 threads, one encoder thread under load, and a larger "
         "first-generation GC threshold on top of the freeze (all within noise at 32 connections).", "",
         "## Scale-out", "",

@@ -26,7 +26,15 @@ import httpx
 import numpy as np
 
 from bench import reference
-from bench.common import CORPUS_DIR, ROOT, answer_records, distinct_questions, is_hit, machine, percentiles
+from bench.common import (
+    CORPUS_DIR,
+    ROOT,
+    answer_records,
+    distinct_questions,
+    is_hit,
+    machine,
+    percentiles,
+)
 from bench.load import run_load
 from bench.report import write_report
 

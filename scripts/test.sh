@@ -14,6 +14,7 @@ bash scripts/setup.sh dev
 export HF_HUB_OFFLINE=1
 PY=.venv/bin/python
 
+.venv/bin/ruff check src tests bench   # the rules in pyproject.toml: errors, imports, modern syntax
 "$PY" -m pytest -q "$@"
 
 # The shipped corpus must lint clean (warnings allowed), the QA set must be valid, and the

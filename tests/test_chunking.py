@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ketfaq.chunking import MAX_PASSAGE_CHARS, chunk_article, chunk_corpus, sentence_spans, split_sections
+from ketfaq.chunking import (
+    MAX_PASSAGE_CHARS,
+    chunk_article,
+    chunk_corpus,
+    sentence_spans,
+    split_sections,
+)
 from ketfaq.corpus import Article, load_corpus
 from ketfaq.settings import Settings
 

@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 
 from ketfaq.evaluation.gate import Check, apply_gate, load_gate
-from ketfaq.evaluation.metrics import (Outcome, is_relevant, latency_metrics, retrieval_metrics,
-                                       routing_correct, routing_metrics)
+from ketfaq.evaluation.metrics import (
+    Outcome,
+    is_relevant,
+    latency_metrics,
+    retrieval_metrics,
+    routing_correct,
+    routing_metrics,
+)
 from ketfaq.evaluation.runner import check_invariants, parse_compare
 from ketfaq.messages import DISCLAIMER
 

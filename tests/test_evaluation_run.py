@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from ketfaq.evaluation.evaluate import evaluate
-from ketfaq.evaluation.gate import Check
 from ketfaq.evaluation.qa import load_qa
 from ketfaq.evaluation.report import PLOTS
 from ketfaq.evaluation.runner import Config, HttpClient, InProcessClient, run_records

@@ -130,8 +130,9 @@ def test_lexicon_ships_as_package_data_and_compiles():
 
 def test_a_broken_crisis_pattern_stops_the_gate_with_its_place_in_the_file(encoder, settings, tmp_path):
     """Crisis patterns compile lazily, but an edited lexicon is checked whole before it serves."""
-    import yaml
     from importlib import resources
+
+    import yaml
 
     from ketfaq.safety import Lexicon
 

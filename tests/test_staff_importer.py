@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ketfaq.cli import app
-from ketfaq.settings import get_settings
 from ketfaq.corpus import CorpusError, load_article, load_corpus
 from ketfaq.importer import html_to_markdown, import_article, list_articles, retire_article
+from ketfaq.settings import get_settings
 
 PAGE = """<!doctype html><html><head><title>Clinic blog</title><style>.x{color:red}</style>
 <script>track('visit')</script></head><body>

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ketfaq.cli import app
-from ketfaq.settings import get_settings
 from ketfaq.lint import lint_corpus
+from ketfaq.settings import get_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lint"
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

@@ -82,7 +82,7 @@ def test_reload_during_concurrent_requests_fails_none_and_mixes_no_versions(own,
                     results.append((response.status_code, response.json()))
                     sent += 1
                     after_publish += published.is_set()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     visitors = [threading.Thread(target=visitor, args=(i,)) for i in range(4)]

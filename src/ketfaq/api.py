@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from ketfaq import admin
-from ketfaq.answer import AnswerResponse, Answerer, InvalidQuestion, validate_question
+from ketfaq.answer import Answerer, AnswerResponse, InvalidQuestion, validate_question
 from ketfaq.settings import Settings, get_settings
 from ketfaq.web import RateLimit, SecurityHeaders, mount_web
 

@@ -234,7 +234,7 @@ class OnnxEncoder:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dimension = int(self._session.get_outputs()[0].shape[-1] or 384)
 
-    def document_encoder(self) -> "OnnxEncoder":
+    def document_encoder(self) -> OnnxEncoder:
         """The fp32 export beside this one, for the index build.
 
         Stored vectors are computed once, so they get the full-precision model (cosine 1.000 to

@@ -98,7 +98,7 @@ class LiteralPrefilter:
                     self._by_key[string[:_KEY]].add(string)
 
     @classmethod
-    def for_patterns(cls, patterns: list[re.Pattern[str]]) -> "LiteralPrefilter":
+    def for_patterns(cls, patterns: list[re.Pattern[str]]) -> LiteralPrefilter:
         """The prefilter of ``patterns``, analysing each one."""
         return cls([required_substrings(p) for p in patterns])
 

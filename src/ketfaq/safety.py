@@ -36,7 +36,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,7 @@ class SafetyDecision:
 # --------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(source: str) -> re.Pattern[str]:
     return re.compile(source)
 
@@ -183,7 +183,7 @@ class Lexicon:
     source: str = field(default="")
 
     @classmethod
-    def from_mapping(cls, data: dict[str, Any], *, source: str = "") -> "Lexicon":
+    def from_mapping(cls, data: dict[str, Any], *, source: str = "") -> Lexicon:
         macros: dict[str, str] = {k: str(v) for k, v in (data.get("macros") or {}).items()}
         replacements = tuple(
             (re.compile(pat), rep) for pat, rep in data["normalization"]["replacements"]

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _check_sizes(self) -> "Settings":
+    def _check_sizes(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("chunk_overlap must be smaller than chunk_size")
         if self.admin_token and len(self.admin_token) < 16:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 __all__ = ["UnansweredGroup", "UnansweredStore", "normalize_question", "redact"]
 
 EMAIL_MARK = "[email]"

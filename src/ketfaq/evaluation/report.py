@@ -9,10 +9,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window (CI, servers)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from ketfaq.evaluation.metrics import CUTOFFS, Outcome  # noqa: E402
+from ketfaq.evaluation.metrics import CUTOFFS, Outcome
 
 __all__ = ["write_results", "write_metrics", "write_plots", "write_report", "PLOTS"]
 
@@ -115,7 +115,7 @@ def _retrieval_table(groups: dict[str, dict]) -> list[str]:
 
 def _miss_block(o: Outcome) -> list[str]:
     lines = [f"**{o.id}** ({o.source}) — {_cell(o.question, 300)}", "",
-             f"- expected anchors: " + "; ".join(f"“{_cell(a, 100)}”" for a in o.anchors),
+             "- expected anchors: " + "; ".join(f"“{_cell(a, 100)}”" for a in o.anchors),
              f"- came back: `{o.predicted}`" + (f" ({_cell(o.detail, 120)})" if o.detail else "")]
     for rank, (p, rel) in enumerate(zip(o.ranked, o.relevance), 1):
         src = p.get("source") or {}
