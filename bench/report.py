@@ -32,9 +32,10 @@ def _scaling_section() -> list[str]:
     if data.get("text_build"):
         tb = data["text_build"]
         lines += ["", f"Build cost from text at {tb['chunks']:,} generated chunks: embedding "
-                  f"{tb['embed_s']:.1f} s with the int8 ONNX encoder ({tb['chunks'] / tb['embed_s']:.0f} "
-                  f"chunks/s), index {tb['index_s']:.2f} s: embedding dominates build time, "
-                  f"linearly in the corpus size."]
+                  f"{tb['embed_s']:.1f} s with the build's encoder ({tb.get('encoder', 'onnx-int8')}, batches "
+                  f"of 32; {tb['chunks'] / tb['embed_s']:.0f} chunks of ~{tb['mean_chars']:.0f} characters a "
+                  f"second), index {tb['index_s']:.2f} s: embedding dominates build time, linearly in the "
+                  "corpus size. `ketfaq build` re-embeds only new or changed text (section 4–6)."]
     lines += ["", "![cost against corpus size](scaling.png)", "",
               "`ketfaq.ann.choose_kind` picks the index at build time from these numbers: **Flat** up to "
               "50,000 vectors (exact; a clinic's corpus is a few hundred), **IVF** above (nlist ≈ 4·√n, "
@@ -184,9 +185,9 @@ def write_report(res: dict) -> Path:
         "the unfused one and its session loads in ~70 ms instead of ~160 ms. int8 activation scales are "
         "computed over a whole batch, so questions (and the safety exemplars) are embedded one per call: a "
         "text always gets the same vector. Serving imports `onnxruntime` and "
-        "`tokenizers` only (a test checks `torch` is absent from `sys.modules`). Two intra-op threads per "
-        "question (`KETFAQ_ENCODER_THREADS`), without spin-waiting, so idle threads never steal the core that "
-        "runs Python.",
+        "`tokenizers` only (a test checks `torch` is absent from `sys.modules`). Intra-op threads per "
+        "question: the worker's share of the cores, at most two (`KETFAQ_ENCODER_THREADS` overrides it), "
+        "without spin-waiting, so idle threads never steal the core that runs Python.",
         "- **The safety lexicon runs only the patterns that can match** (`ketfaq.prefilter`): each of the ~330 "
         "crisis regexes is analysed once for the literal strings every match must contain; an ordinary "
         "sentence holds the strings of about three. Tests check, on generated matches of every pattern and on "

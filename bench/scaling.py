@@ -8,7 +8,7 @@ Vectors are synthetic: unit vectors around 1,000 random centres (embeddings clus
 uniform random vectors would make every approximate index look worse than it is on real text).
 Queries come from the same distribution but are not in the base. Ground truth = exact search.
 HNSW is skipped at 1M by default (its build alone takes several minutes on 2 cores; see the doc).
-Build cost from text is measured at 10k generated chunks with the int8 ONNX encoder.
+Build cost from text is measured at 10k generated chunks with the build's own encoder (fp32 ONNX).
 """
 
 from __future__ import annotations
@@ -77,24 +77,28 @@ def measure(base: np.ndarray, queries: np.ndarray, truth: np.ndarray | None, kin
 
 
 def text_build(count: int) -> dict:
-    """Embed ``count`` generated chunks (shuffled article sentences) with the int8 encoder."""
+    """Embed ``count`` generated chunks (shuffled article sentences) as ``ketfaq build`` does.
+
+    That is the fp32 export beside the int8 question encoder (``document_encoder``), in batches of
+    32 sorted by length, with the settings' threads.
+    """
     from ketfaq.ann import build_ann_index
-    from ketfaq.embedding import load_encoder
-    from ketfaq.settings import default_model_path, get_settings
+    from ketfaq.embedding import encoder_for
+    from ketfaq.settings import get_settings
 
     sentences = [s.strip() for p in sorted(CORPUS_DIR.glob("*.md"))
                  for s in p.read_text("utf-8").split(". ") if 40 < len(s.strip()) < 300]
     rng = random.Random(0)
     chunks = [". ".join(rng.sample(sentences, 4)) + "." for _ in range(count)]
-    encoder = load_encoder(default_model_path(), "all-MiniLM-L6-v2", "onnx",
-                           str(get_settings().model_cache_dir))
+    encoder = encoder_for(get_settings())
+    encoder = encoder.document_encoder() if hasattr(encoder, "document_encoder") else encoder
     start = time.perf_counter()
     vectors = encoder.encode(chunks, batch_size=32)
     embed_s = time.perf_counter() - start
     start = time.perf_counter()
     build_ann_index(vectors)
     return {"chunks": count, "embed_s": embed_s, "index_s": time.perf_counter() - start,
-            "mean_chars": float(np.mean([len(c) for c in chunks]))}
+            "mean_chars": float(np.mean([len(c) for c in chunks])), "encoder": encoder.variant}
 
 
 def plot(rows: list[dict]) -> None:

@@ -88,6 +88,48 @@ def test_two_workers_share_the_published_index_and_both_answer(settings, built_i
             server.wait()
 
 
+@pytest.mark.slow
+def test_workers_start_on_a_missing_index_and_stop_cleanly(settings, tmp_path) -> None:
+    """With no index, `serve --workers 2` builds one (in a process of its own, so that no forked
+    worker inherits the build's threads), then both workers answer and all stop at SIGTERM."""
+    from ketfaq.settings import get_settings
+
+    port = _free_port()
+    index_dir = tmp_path / "index"
+    env = {**os.environ, "KETFAQ_CORPUS_DIR": str(settings.corpus_dir), "KETFAQ_INDEX_DIR": str(index_dir),
+           "KETFAQ_MODEL_CACHE_DIR": str(get_settings().model_cache_dir.resolve()),
+           "KETFAQ_RECORD_UNANSWERED": "false"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("ketfaq")), "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "2"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            try:
+                response = httpx.post(f"http://127.0.0.1:{port}/api/ask", timeout=30,
+                                      json={"question": "Does a ketamine infusion hurt?"})
+                if response.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("no answer within 240 s")
+        assert response.json()["kind"] in ("answer", "personal_advice", "no_match")
+        assert (index_dir / "CURRENT").exists()
+        children = psutil.Process(server.pid).children()
+        assert len(children) == 2
+        server.terminate()
+        assert server.wait(timeout=30) == 0
+        assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
 def test_each_worker_encoder_takes_its_share_of_the_cores(monkeypatch) -> None:
     from ketfaq.settings import Settings
 

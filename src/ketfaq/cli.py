@@ -68,7 +68,16 @@ def serve(
     settings = get_settings()
     if index_is_stale(settings):
         typer.echo("index missing or stale: building it first", err=True)
-        _build(settings)
+        if workers == 1:
+            _build(settings)  # the app reuses the encoder this loads
+        else:
+            # gunicorn forks the workers from this process: none may inherit the build's ONNX
+            # Runtime or torch threads, so the build runs in a process of its own.
+            import subprocess
+
+            code = subprocess.run([sys.executable, "-m", "ketfaq", "build"]).returncode
+            if code:
+                raise typer.Exit(code)  # the build said why
     typer.echo(f"ketfaq on http://{host}:{port}/  (API docs at /docs)", err=True)
     run_server(host, port, workers)
 
