@@ -99,14 +99,16 @@ def test_workers_start_on_a_missing_index_and_stop_cleanly(settings, tmp_path) -
     env = {**os.environ, "KETFAQ_CORPUS_DIR": str(settings.corpus_dir), "KETFAQ_INDEX_DIR": str(index_dir),
            "KETFAQ_MODEL_CACHE_DIR": str(get_settings().model_cache_dir.resolve()),
            "KETFAQ_RECORD_UNANSWERED": "false"}
+    log = tmp_path / "serve.log"  # a file, not a pipe: the build's progress output can't fill it up
+    log_handle = log.open("wb")
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("ketfaq")), "serve", "--host", "127.0.0.1", "--port", str(port),
          "--workers", "2"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_handle)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            assert server.poll() is None, log.read_text(errors="replace")[-2000:]
             try:
                 response = httpx.post(f"http://127.0.0.1:{port}/api/ask", timeout=30,
                                       json={"question": "Does a ketamine infusion hurt?"})
@@ -128,6 +130,7 @@ def test_workers_start_on_a_missing_index_and_stop_cleanly(settings, tmp_path) -
         if server.poll() is None:
             server.kill()
             server.wait()
+        log_handle.close()
 
 
 def test_each_worker_encoder_takes_its_share_of_the_cores(monkeypatch) -> None:

@@ -225,9 +225,9 @@ class OnnxEncoder:
         # The export is fused already (see _fuse): ENABLE_ALL ran no faster and took ~90 ms more
         # to load the session.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        # settings.resolved_encoder_threads() (2 for one worker on 2 cores): lower latency for one question, and the same
-        # HTTP throughput as one thread within noise. No spin-waiting between calls, so idle
-        # threads never take the core that runs the Python side of other requests.
+        # settings.resolved_encoder_threads(): this worker's share of the cores, at most 2 (2 for
+        # one worker on 2 cores: lower latency for one question). No spin-waiting between calls,
+        # so idle threads never take the core that runs the Python side of other requests.
         options.intra_op_num_threads = threads or 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])

@@ -40,12 +40,6 @@ def serve(host: str, port: int, workers: int = 1, *, log_level: str = "info") ->
     }).run()
 
 
-def _application():  # type: ignore[no-untyped-def]
-    from ketfaq.api import create_app
-
-    return create_app()
-
-
 try:
     from gunicorn.app.base import BaseApplication
 except ImportError:  # pragma: no cover - gunicorn is a dependency on the platforms it supports
@@ -65,4 +59,6 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc,valid-type]
                 self.cfg.set(key, value)
 
     def load(self):  # type: ignore[no-untyped-def]
-        return _application()
+        from ketfaq.api import create_app
+
+        return create_app()
