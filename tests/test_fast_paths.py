@@ -272,7 +272,7 @@ def test_flat_index_is_exact() -> None:
 
 def test_safety_exemplar_cache_gives_the_same_vectors(encoder, tmp_path) -> None:
     """The cold-start cache of crisis exemplar vectors returns exactly what the encoder gives."""
-    from ketfaq.safety import _exemplar_vectors
+    from ketfaq.safety.cache import exemplar_vectors as _exemplar_vectors
 
     texts = ["I want to end my life", "how long does an infusion take?"]
     fresh = _exemplar_vectors(encoder, texts, tmp_path)

@@ -11,7 +11,8 @@ import re
 import pytest
 
 from ketfaq.prefilter import LiteralPrefilter, required_substrings
-from ketfaq.safety import SafetyGate, _sentences, load_lexicon, normalize
+from ketfaq.safety import SafetyGate, load_lexicon, normalize
+from ketfaq.safety import sentences as _sentences
 
 from .conftest import load_qa
 

@@ -1,0 +1,340 @@
+"""The safety router: decide, before retrieval, whether a question is a crisis, personal advice,
+out of scope, or an ordinary question.
+
+Every request passes through :meth:`SafetyGate.classify`. It combines three signals:
+
+1. **A lexicon** of crisis patterns (English, Spanish, a few other languages) matched sentence
+   by sentence on normalised text, with negation handling ("I'm not suicidal", "no quiero
+   hacerme daño"), a past-event guard ("my cousin attempted suicide last year") and, for
+   emergency symptoms, a habitual guard ("I feel like I can't breathe when I panic").
+2. **Semantic similarity** of the question vector (the one the caller already computed for
+   retrieval) to crisis exemplars, counter-balanced by near-miss exemplars (informational
+   suicide questions, negations, hyperbole). Messages with several clauses and a cheap lexical
+   cue also get each clause embedded, in one extra batch call, to catch crisis text inside an
+   ordinary question.
+3. **Rules** for out-of-scope (not English, instructions to the bot, writing requests,
+   unrelated topics) and personal advice (own dose, own medicines, own candidacy, own symptoms).
+
+A crisis overrides everything. All patterns and exemplars live in ``data/safety_lexicon.yaml``
+so that clinicians can review them without reading Python.
+
+Example::
+
+    gate = SafetyGate(encoder, settings)
+    gate.classify("what are your hours? I can't go on like this")
+    # SafetyDecision(kind='crisis', reason='crisis:lexicon:suicidal-intent', language='en')
+
+The gate is read-only after ``__init__`` and therefore safe to share between threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ketfaq.embedding import Encoder
+from ketfaq.safety.cache import crisis_prefilter, exemplar_vectors
+from ketfaq.safety.language import detect_language
+from ketfaq.safety.lexicon import Lexicon, load_lexicon
+from ketfaq.safety.text import WORD, normalize, sentences, split_clauses
+from ketfaq.settings import Settings
+
+__all__ = ["Analysis", "SafetyDecision", "SafetyGate"]
+
+CRISIS = "crisis"
+PERSONAL_ADVICE = "personal_advice"
+OUT_OF_SCOPE = "out_of_scope"
+
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyDecision:
+    """What the gate decided: ``kind`` is None for an ordinary question (go on to retrieval)."""
+
+    kind: str | None
+    reason: str
+    language: str
+
+
+
+
+# --------------------------------------------------------------------------------------------------
+# Text helpers
+# --------------------------------------------------------------------------------------------------
+
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything the gate looked at, for debugging and evaluation (:meth:`SafetyGate.analyze`)."""
+
+    decision: SafetyDecision
+    normalized: str
+    language: str
+    lexicon_hit: str | None = None
+    crisis_score: float = 0.0
+    near_miss_score: float = 0.0
+    clause_scores: tuple[tuple[str, float, float], ...] = ()
+    clauses_encoded: bool = False
+
+
+class SafetyGate:
+    """Routes a question to crisis / personal_advice / out_of_scope, or None for retrieval.
+
+    Semantic crisis test, with c the best cosine to a crisis exemplar and n the best to a
+    near-miss exemplar: crisis if ``c >= settings.crisis_threshold`` and ``c - n >= margin`` (the
+    nearest exemplar is a crisis one), or ``c >= t`` and ``c - n >= m`` for one of the ``[t, m]``
+    tiers of the lexicon file (less similar but clearly on the crisis side), or
+    ``c >= high_threshold``. Informational framing raises every bar; text only about the distant
+    past, or a clause holding a negated crisis phrase, is left to the lexicon.
+
+    The exemplars are embedded once, in one batch, here; :meth:`classify` makes no encoder call
+    when the caller passes ``question_vector``, except one batch of clauses for multi-clause
+    messages with a crisis cue (about 7% of messages).
+    """
+
+    def __init__(
+        self, encoder: Encoder, settings: Settings, *, lexicon: Lexicon | None = None
+    ) -> None:
+        self._encoder = encoder
+        self._lex = lex = lexicon or load_lexicon()
+        self._threshold = float(settings.crisis_threshold)
+        sem = lex.semantic
+        self._margin = float(sem.get("margin", 0.0))
+        self._tiers = tuple((float(t), float(m)) for t, m in sem.get("tiers", ()))
+        self._message_tiers = tuple((float(t), float(m)) for t, m in sem.get("message_tiers", ()))
+        self._high = float(sem.get("high_threshold", 0.8))
+        self._info_penalty = float(sem.get("informational_penalty", 0.05))
+        self._clause_gate = float(sem.get("clause_gate", 0.3))
+        self._min_clause_words = int(sem.get("min_clause_words", 3))
+        ots = lex.offtopic_semantic
+        self._ot_threshold = float(ots.get("threshold", 0.45))
+        self._ot_margin = float(ots.get("margin", 0.1))
+
+        self._message_patterns = tuple(p for p in lex.crisis if p.message_scope)
+        self._sentence_patterns = tuple(p for p in lex.crisis if not p.message_scope)
+        for pattern in self._message_patterns:
+            pattern.check()
+        self._prefilter = crisis_prefilter(list(self._sentence_patterns),
+                                            settings.model_cache_dir / "safety")
+
+        groups = [
+            lex.crisis_exemplars,
+            lex.near_miss_exemplars,
+            lex.domain_exemplars,
+            lex.offtopic_exemplars,
+        ]
+        texts = [t for g in groups for t in g]
+        vectors = exemplar_vectors(encoder, texts, settings.model_cache_dir / "safety")
+        if vectors.shape[0] != len(texts):
+            raise ValueError("encoder returned a different number of vectors than texts")
+        self._dim = vectors.shape[1]
+        bounds = np.cumsum([0] + [len(g) for g in groups])
+        self._crisis_vecs, self._near_vecs, self._domain_vecs, self._offtopic_vecs = (
+            np.ascontiguousarray(vectors[bounds[i] : bounds[i + 1]]) for i in range(4)
+        )
+        for v in (self._crisis_vecs, self._near_vecs, self._domain_vecs, self._offtopic_vecs):
+            v.setflags(write=False)
+
+    # ---------------------------------------------------------------- public API
+
+    def classify(self, question: str, question_vector: np.ndarray | None = None) -> SafetyDecision:
+        """The decision for ``question``; ``question_vector`` is its embedding, if computed."""
+        return self.analyze(question, question_vector).decision
+
+    def analyze(self, question: str, question_vector: np.ndarray | None = None) -> Analysis:
+        """Like :meth:`classify`, with the scores that led to the decision."""
+        lex = self._lex
+        text = question if isinstance(question, str) else str(question)
+        if not text.strip():
+            return Analysis(SafetyDecision(None, "empty", "unknown"), "", "unknown")
+        normalized = normalize(text, lex)
+        language = detect_language(text, lex)
+        parts = sentences(normalized)
+
+        # 1. Crisis lexicon (all languages, whatever the detected language).
+        hit, negated = self._crisis_lexicon(parts)
+        if hit is not None:
+            pattern_id, pattern_lang = hit
+            lang = language
+            if lang in ("en", "unknown") and pattern_lang != "en":
+                lang = pattern_lang
+            return Analysis(
+                SafetyDecision(CRISIS, f"crisis:lexicon:{pattern_id}", lang),
+                normalized, lang, lexicon_hit=pattern_id,
+            )
+
+        # 2. Crisis semantics (English only: the embedding model is English).
+        crisis_score = near_score = 0.0
+        clause_scores: tuple[tuple[str, float, float], ...] = ()
+        clauses_encoded = False
+        vector: np.ndarray | None = None
+        if language == "en":
+            vector = self._vector(text, question_vector)
+            crisis_score, near_score = self._scores(vector)
+            penalty = self._penalty(normalized)
+            # A negated crisis phrase ("I'm not suicidal") looks like a crisis to the embedding
+            # model, which ignores negation: then only clauses without such a phrase are judged.
+            if not negated and self._is_crisis(crisis_score, near_score, penalty, whole=True):
+                return Analysis(
+                    SafetyDecision(CRISIS, "crisis:semantic", language), normalized, language,
+                    crisis_score=crisis_score, near_miss_score=near_score,
+                )
+            clauses = [
+                c for c in split_clauses(text) if len(WORD.findall(c)) >= self._min_clause_words
+            ]
+            # Clauses get their own (one batch) encoder call only when there are several and a cheap
+            # cue says it may be worth it: crisis text hidden in an ordinary question.
+            if len(clauses) >= 2 and (
+                lex.soft_cues.search(normalized) or crisis_score >= self._clause_gate
+            ):
+                clauses_encoded = True
+                cvecs = np.asarray(self._encoder.encode(clauses), dtype=np.float32)
+                scored = []
+                for clause, cvec in zip(clauses, cvecs):
+                    c_score, n_score = self._scores(cvec)
+                    scored.append((clause, c_score, n_score))
+                    c_norm = normalize(clause, lex)
+                    if negated and self._crisis_lexicon(sentences(c_norm))[1]:
+                        continue
+                    if self._is_crisis(c_score, n_score, self._penalty(c_norm)):
+                        return Analysis(
+                            SafetyDecision(CRISIS, "crisis:semantic:clause", language),
+                            normalized, language, crisis_score=crisis_score,
+                            near_miss_score=near_score, clause_scores=tuple(scored),
+                            clauses_encoded=True,
+                        )
+                clause_scores = tuple(scored)
+
+        def done(kind: str | None, reason: str) -> Analysis:
+            return Analysis(
+                SafetyDecision(kind, reason, language), normalized, language,
+                crisis_score=crisis_score, near_miss_score=near_score,
+                clause_scores=clause_scores, clauses_encoded=clauses_encoded,
+            )
+
+        # 3. Not English (and not a crisis): out of scope.
+        if language != "en":
+            return done(OUT_OF_SCOPE, f"out_of_scope:language:{language}")
+
+        # 4. Instructions aimed at the bot, requests to write something.
+        if any(p.search(normalized) for p in lex.injection):
+            return done(OUT_OF_SCOPE, "out_of_scope:instruction")
+        if any(p.search(normalized) for p in lex.writing):
+            return done(OUT_OF_SCOPE, "out_of_scope:writing-request")
+
+        # 5. Personal advice.
+        if lex.first_person.search(normalized):
+            for rule in lex.personal_rules:
+                if all(p.search(normalized) for p in rule.all_of):
+                    return done(PERSONAL_ADVICE, f"personal_advice:{rule.id}")
+
+        # 6. Opinions asked of the bot, unrelated topics.
+        if any(p.search(normalized) for p in lex.opinion):
+            return done(OUT_OF_SCOPE, "out_of_scope:opinion")
+        if not lex.domain_terms.search(normalized):
+            if lex.offtopic_terms.search(normalized):
+                return done(OUT_OF_SCOPE, "out_of_scope:unrelated")
+            if len(WORD.findall(text)) >= 3:
+                vector = self._vector(text, question_vector) if vector is None else vector
+                domain = float(np.max(self._domain_vecs @ vector))
+                offtopic = float(np.max(self._offtopic_vecs @ vector))
+                if offtopic >= self._ot_threshold and offtopic - domain >= self._ot_margin:
+                    return done(OUT_OF_SCOPE, "out_of_scope:unrelated:semantic")
+
+        return done(None, "ordinary")
+
+    # ---------------------------------------------------------------- internals
+
+    def _vector(self, text: str, given: np.ndarray | None) -> np.ndarray:
+        if given is not None:
+            vec = np.asarray(given, dtype=np.float32).reshape(-1)
+            if vec.shape[0] != self._dim:
+                raise ValueError(
+                    f"question_vector has dimension {vec.shape[0]}, expected {self._dim}"
+                )
+            return vec
+        return np.asarray(self._encoder.encode([text]), dtype=np.float32)[0]
+
+    def _scores(self, vector: np.ndarray) -> tuple[float, float]:
+        return (
+            float(np.max(self._crisis_vecs @ vector)),
+            float(np.max(self._near_vecs @ vector)),
+        )
+
+    def _penalty(self, normalized: str) -> float:
+        """How much harder the semantic test is for text framed as information or as the past.
+
+        Text about the distant past only ("I self-harmed as a teen, I'm fine now") is not judged
+        semantically at all (infinite penalty); the lexicon still applies its own past guard.
+        """
+        lex = self._lex
+        if lex.past_distant.search(normalized) and not lex.past_recent.search(
+            lex.past_distant.sub(" ", normalized)
+        ):
+            return float("inf")
+        return self._info_penalty if lex.informational_cues.search(normalized) else 0.0
+
+    def _is_crisis(
+        self, crisis: float, near: float, penalty: float, *, whole: bool = False
+    ) -> bool:
+        """The semantic test (see ``semantic`` in the lexicon file); penalty raises every bar."""
+        if crisis >= self._high + penalty:
+            return True
+        tiers = [(self._threshold, self._margin), *self._tiers]
+        if whole:
+            tiers.extend(self._message_tiers)
+        return any(
+            crisis >= threshold + penalty and crisis - near >= margin + penalty
+            for threshold, margin in tiers
+        )
+
+    def _crisis_lexicon(self, sentences: list[str]) -> tuple[tuple[str, str] | None, bool]:
+        """The first crisis pattern that matches (id, language); whether a negated one was seen."""
+        lex = self._lex
+        negated = False
+        # Message-scope patterns see every sentence at once (" . " between them).
+        message = " . ".join(sentences)
+        for pattern in self._message_patterns:
+            if pattern.regex.search(message):
+                return (pattern.id, pattern.lang), negated
+        for sentence in sentences:
+            # Only patterns whose required strings occur in the sentence can match it.
+            candidates = [self._sentence_patterns[i] for i in self._prefilter.candidates(sentence)]
+            if not candidates:
+                continue
+            distant = lex.past_distant.search(sentence)
+            in_past = bool(distant) and not lex.past_recent.search(
+                lex.past_distant.sub(" ", sentence)
+            )
+            habitual = bool(lex.habitual_markers.search(sentence)) and not lex.habitual_now.search(
+                sentence
+            )
+            for pattern in candidates:
+                if pattern.past_guard and in_past:
+                    continue
+                if pattern.habitual_guard and habitual:
+                    continue
+                for match in pattern.regex.finditer(sentence):
+                    if pattern.negatable and self._negated(sentence[: match.start()]):
+                        negated = True
+                        continue
+                    if pattern.negation_probe:
+                        continue
+                    return (pattern.id, pattern.lang), negated
+        return None, negated
+
+    def _negated(self, prefix: str) -> bool:
+        """True if ``prefix`` (the sentence up to a hit) ends with a negation governing the hit."""
+        lex = self._lex
+        pieces = lex.boundaries.split(prefix)
+        last = pieces[-1] if pieces else prefix
+        words = WORD.findall(last)[-8:]
+        for word in reversed(words):
+            if word in lex.negators:
+                return True
+            if word in lex.fillers:
+                continue
+            return False
+        return False
