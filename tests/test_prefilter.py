@@ -72,14 +72,14 @@ def test_gate_reports_what_the_full_scan_reports_on_every_qa_question(encoder, s
     gate = SafetyGate(encoder, settings)
     lexicon = load_lexicon()
     full_scan = SafetyGate(encoder, settings)
-    full_scan._prefilter = LiteralPrefilter([None] * len(full_scan._sentence_patterns))
+    full_scan._matcher.prefilter = LiteralPrefilter([None] * len(full_scan._matcher.sentence_patterns))
     questions = [r["question"] for r in load_qa() if isinstance(r.get("question"), str)]
     questions += list(lexicon.crisis_exemplars) + list(lexicon.near_miss_exemplars)
     crises = 0
     for question in questions:
         sentences = _sentences(normalize(question, lexicon))
-        expected = full_scan._crisis_lexicon(sentences)
-        assert gate._crisis_lexicon(sentences) == expected, question
+        expected = full_scan._matcher.match(sentences)
+        assert gate._matcher.match(sentences) == expected, question
         crises += expected[0] is not None
     assert crises > 50  # the comparison covered many lexicon crises, not only ordinary questions
 

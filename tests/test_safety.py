@@ -333,7 +333,8 @@ def semantic_only_gate(encoder, settings) -> SafetyGate:
     """The gate without crisis patterns (the negation probes stay): only exemplars decide."""
     lexicon = load_lexicon()
     probes = tuple(p for p in lexicon.crisis if p.negation_probe)
-    return SafetyGate(encoder, settings, lexicon=dataclasses.replace(lexicon, crisis=probes))
+    return SafetyGate(encoder, settings, lexicon=dataclasses.replace(lexicon, crisis=probes),
+                      use_model=False)
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +343,7 @@ def lexicon_only_gate(encoder) -> SafetyGate:
     lexicon = load_lexicon()
     semantic = {**lexicon.semantic, "tiers": [], "message_tiers": [], "high_threshold": 9.0}
     lexicon = dataclasses.replace(lexicon, semantic=semantic)
-    return SafetyGate(encoder, Settings(crisis_threshold=1.0), lexicon=lexicon)
+    return SafetyGate(encoder, Settings(crisis_threshold=1.0), lexicon=lexicon, use_model=False)
 
 
 @pytest.mark.parametrize(

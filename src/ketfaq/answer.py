@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field
 
 from ketfaq.embedding import Encoder
 from ketfaq.index import LoadedIndex, load_index
-from ketfaq.messages import DISCLAIMER, NOTICES, Kind, referral_for
+from ketfaq.messages import CHECK_IN, DISCLAIMER, NOTICES, Kind, referral_for
 from ketfaq.retrieval import Hit, Searcher
-from ketfaq.safety import SafetyGate
+from ketfaq.safety import SafetyDecision, SafetyGate
+from ketfaq.safety.gate import readable
 from ketfaq.settings import Settings
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidQuestion",
     "Passage",
     "Source",
+    "check_searchable",
     "normalize_question",
     "validate_question",
 ]
@@ -37,22 +39,31 @@ class InvalidQuestion(ValueError):
     """The question cannot be answered as given; the message is for the visitor."""
 
 
-def validate_question(question: object, *, max_chars: int) -> str:
-    """The question if it is usable, else :class:`InvalidQuestion` with a readable reason."""
+def validate_question(question: object) -> str:
+    """The question if it can be screened, else :class:`InvalidQuestion` with a readable reason.
+
+    Length and unreadable characters are *not* checked here: every message is screened for
+    crisis first, and only a non-crisis message is refused for them (:func:`check_searchable`).
+    """
     if question is None:
         raise InvalidQuestion("Please include a question.")
     if not isinstance(question, str):
         raise InvalidQuestion("The question must be text.")
     if not question.strip():
         raise InvalidQuestion("Please type a question: the message was empty.")
+    return question
+
+
+def check_searchable(question: str, *, max_chars: int) -> None:
+    """Refuse, after screening, a message retrieval can't use: too long, or with a NUL."""
     if len(question) > max_chars:
         raise InvalidQuestion(
-            f"Please keep your question under {max_chars} characters "
-            f"(it has {len(question)}). Shorter questions get better answers."
+            f"Please keep your question under {max_chars} characters (it has {len(question)}): "
+            "ask one question at a time, in a sentence or two, and the articles' passages will "
+            "match it better. If you are struggling right now, call or text 988."
         )
     if "\x00" in question:
         raise InvalidQuestion("The question contains a character that can't be read (NUL).")
-    return question
 
 
 class Source(BaseModel):
@@ -91,6 +102,9 @@ class AnswerResponse(BaseModel):
     notice: str = Field(description="a short fixed sentence introducing the answer")
     index_version: str
     language: str = "en"
+    check_in: str | None = Field(
+        None, description="a fixed line with the crisis resources, added when the message worries "
+        "the safety gate without being a crisis; null otherwise")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,29 +218,43 @@ class Answerer:
 
     def _answer(self, question: str, mode: str | None, k: int | None, snapshot: _Snapshot) -> AnswerResponse:
         settings = self.settings
-        vector = self.encoder.encode([question])[0]
-        decision = self.gate.classify(question, vector)
-        if decision.kind in ("crisis", "out_of_scope"):
-            return self._respond(decision.kind, question, [], snapshot, decision.language)
+        text = readable(question)
+        vector = self.encoder.encode([text])[0]
+        # Screened before any length check: a long message in distress gets help, not a 422.
+        decision = self.gate.classify(text, vector)
+        if decision.kind == "crisis":
+            return self._respond("crisis", question, [], snapshot, decision)
+        check_searchable(question, max_chars=settings.max_question_chars)
+        if decision.kind == "out_of_scope":
+            return self._respond(decision.kind, question, [], snapshot, decision)
         k = k or settings.top_k
-        hits = snapshot.searcher.search(question, vector, k=max(k, settings.top_k),
+        hits = snapshot.searcher.search(text, vector, k=max(k, settings.top_k),
                                         mode=mode or settings.retrieval_mode)
         # The decision looks at the top_k passages whatever k is, so evaluation at k=5 routes like the API.
         confident = bool(hits) and max(h.score for h in hits[: settings.top_k]) >= settings.min_score
         hits = hits[:k]
         shown = [h for h in hits if h.score >= settings.passage_min_score] if confident else []
         if decision.kind == "personal_advice":
-            return self._respond("personal_advice", question, shown, snapshot, decision.language)
+            return self._respond("personal_advice", question, shown, snapshot, decision)
         if not confident:
-            return self._respond("no_match", question, [], snapshot, decision.language)
-        return self._respond("answer", question, shown, snapshot, decision.language)
+            return self._respond("no_match", question, [], snapshot, decision)
+        return self._respond("answer", question, shown, snapshot, decision)
+
+    def _crisis_referral(self, decision: SafetyDecision) -> str:
+        """The crisis help this decision needs, in Spanish first for a Spanish message."""
+        s = self.settings
+        english, spanish = {
+            "emergency": (s.emergency_referral, s.emergency_referral_es),
+            "danger": (s.danger_referral, s.danger_referral_es),
+        }.get(decision.referral, (s.crisis_referral, s.crisis_referral_es))
+        return f"{spanish}\n\n{english}" if decision.language == "es" else english
 
     def _respond(self, kind: str, question: str, hits: list[Hit], snapshot: _Snapshot,
-                 language: str) -> AnswerResponse:
+                 decision: SafetyDecision) -> AnswerResponse:
         articles = snapshot.index.manifest["articles"]
-        referral = referral_for(kind, crisis_referral=self.settings.crisis_referral)
-        if kind == "crisis" and language == "es":
-            referral = f"{self.settings.crisis_referral_es}\n\n{self.settings.crisis_referral}"
+        language = decision.language
+        referral = (self._crisis_referral(decision) if kind == "crisis"
+                    else referral_for(kind, crisis_referral=self.settings.crisis_referral))
         passages = [
             Passage(
                 text=hit.chunk.text,
@@ -250,4 +278,5 @@ class Answerer:
             notice=NOTICES[kind],
             index_version=snapshot.index.version,
             language=language,
+            check_in=CHECK_IN if decision.check_in and kind != "crisis" else None,
         )

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ketfaq.safety.commands import safety_app
 from ketfaq.settings import Settings, get_settings
 
 __all__ = ["app"]
@@ -93,11 +94,11 @@ def ask(
 
     settings = get_settings()
     try:
-        validate_question(question, max_chars=settings.max_question_chars)
+        validate_question(question)
+        response = load_answerer(settings).ask(question)
     except InvalidQuestion as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    response = load_answerer(settings).ask(question)
     if as_json:
         typer.echo(json.dumps(response.model_dump(), indent=2, ensure_ascii=False))
         return
@@ -116,6 +117,7 @@ review_app = typer.Typer(help="What visitors asked that the articles don't answe
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(index_app, name="index")
 app.add_typer(review_app, name="review")
+app.add_typer(safety_app, name="safety")
 
 from ketfaq.evaluation.cli import eval_command, qa_app  # noqa: E402  (light: heavy imports are lazy)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["DISCLAIMER", "Kind", "KINDS", "referral_for", "NOTICES"]
+__all__ = ["CHECK_IN", "DISCLAIMER", "Kind", "KINDS", "referral_for", "NOTICES"]
 
 Kind = Literal["answer", "personal_advice", "no_match", "out_of_scope", "crisis"]
 KINDS: tuple[str, ...] = ("answer", "personal_advice", "no_match", "out_of_scope", "crisis")
@@ -41,6 +41,13 @@ _REFERRALS: dict[str, str] = {
         "comuníquese con la clínica y un miembro del equipo le ayudará."
     ),
 }
+
+# Added to an ordinary answer when the message sounds worn down or hopeless without being a crisis
+# (the safety gate's uncertain band); fixed text, never generated.
+CHECK_IN = (
+    "It sounds like things may be hard right now. If you ever feel you can't keep yourself safe, "
+    "call or text 988 (Suicide & Crisis Lifeline), any time. In an emergency, call 911."
+)
 
 # Short, kind sentences the web page shows above a referral; never medical content.
 NOTICES: dict[str, str] = {

@@ -73,7 +73,32 @@ class Settings(BaseSettings):
         "español) o chatee en 988lineadevida.org. Si usted u otra persona está en peligro "
         "inmediato, o alguien pudo haber tomado demasiado de un medicamento, llame al 911 ahora."
     )
+    # A medical emergency (overdose, unconscious, not breathing, chest pain, swelling...): 911 first.
+    emergency_referral: str = (
+        "This may be a medical emergency. Call 911 now, or your local emergency number. If someone "
+        "may have taken too much of a medicine, you can also call Poison Control at "
+        "1-800-222-1222 while you wait. Stay with the person; don't wait to see if it passes. "
+        "If you are also thinking about harming yourself, call or text 988."
+    )
+    emergency_referral_es: str = (
+        "Esto puede ser una emergencia médica. Llame al 911 ahora, o al número de emergencias de "
+        "su país. Si alguien pudo haber tomado demasiado de un medicamento, también puede llamar "
+        "a Control de Envenenamientos al 1-800-222-1222. Quédese con la persona."
+    )
+    # Danger from another person (threats, violence at home).
+    danger_referral: str = (
+        "Your safety comes first. If you are in danger right now, call 911. The National Domestic "
+        "Violence Hotline is there 24/7: call 1-800-799-7233, text START to 88788, or chat at "
+        "thehotline.org. If you are thinking about harming yourself, call or text 988."
+    )
+    danger_referral_es: str = (
+        "Su seguridad es lo primero. Si está en peligro ahora, llame al 911. La Línea Nacional "
+        "sobre la Violencia Doméstica atiende en español las 24 horas: llame al 1-800-799-7233 o "
+        "envíe START al 88788."
+    )
     crisis_threshold: float = Field(0.62, ge=0.0, le=1.0)
+    safety_model_path: Path | None = Field(
+        None, description="the learned risk model (.npz); empty = the one shipped in the package")
 
     # Web embedding and admin.
     frame_ancestors: str = Field(

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 QA_KINDS = ("answer", "crisis", "personal_advice", "out_of_scope", "bad_input")
-DEFAULT_QA_FILES = ("dev_qa.jsonl", "answers_extra.jsonl", "safety_extra.jsonl")
+DEFAULT_QA_FILES = ("dev_qa.jsonl", "answers_extra.jsonl", "safety_extra.jsonl", "spanish_extra.jsonl")
 ANCHOR_MIN, ANCHOR_MAX, MAX_ANCHORS = 40, 160, 4
 _WS_RE = re.compile(r"\s+")
 _ID_RE = re.compile(r"^[a-z]+(-[a-z0-9]+)+$")

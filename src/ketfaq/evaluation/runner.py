@@ -86,11 +86,10 @@ class InProcessClient:
         from ketfaq.answer import InvalidQuestion, validate_question
 
         try:
-            validate_question(question, max_chars=self.settings.max_question_chars)
+            validate_question(question)
+            response = self.answerer.ask(question, mode=self.mode, k=k).model_dump(mode="json")
         except InvalidQuestion as exc:
             return "invalid", None, str(exc)
-        try:
-            response = self.answerer.ask(question, mode=self.mode, k=k).model_dump(mode="json")
         except Exception as exc:  # an evaluation records failures, it never stops on one
             return "error", None, f"{type(exc).__name__}: {exc}"
         return response["kind"], response, ""

@@ -29,23 +29,24 @@ The gate is read-only after ``__init__`` and therefore safe to share between thr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ketfaq.embedding import Encoder
-from ketfaq.safety.cache import crisis_prefilter, exemplar_vectors
+from ketfaq.safety.cache import exemplar_vectors
 from ketfaq.safety.language import detect_language
 from ketfaq.safety.lexicon import Lexicon, load_lexicon
+from ketfaq.safety.matching import CrisisMatcher, referral_for_pattern
+from ketfaq.safety.model import Band, RiskModel, load_model, screened_text, windows
 from ketfaq.safety.text import WORD, normalize, sentences, split_clauses
 from ketfaq.settings import Settings
 
-__all__ = ["Analysis", "SafetyDecision", "SafetyGate"]
+__all__ = ["Analysis", "SafetyDecision", "SafetyGate", "readable"]
 
 CRISIS = "crisis"
 PERSONAL_ADVICE = "personal_advice"
 OUT_OF_SCOPE = "out_of_scope"
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +56,12 @@ class SafetyDecision:
     kind: str | None
     reason: str
     language: str
+    # For a crisis: which help it needs (crisis line, emergency 911, danger from another person).
+    referral: str = "crisis"
+    # Not a crisis, but worrying enough to add the check-in line with the crisis resources.
+    check_in: bool = field(default=False, compare=False)
+    risk: float = field(default=0.0, compare=False)  # the model's highest window probability
 
-
-
-
-# --------------------------------------------------------------------------------------------------
-# Text helpers
-# --------------------------------------------------------------------------------------------------
 
 
 
@@ -77,6 +77,21 @@ class Analysis:
     near_miss_score: float = 0.0
     clause_scores: tuple[tuple[str, float, float], ...] = ()
     clauses_encoded: bool = False
+    risk: float = 0.0
+
+
+_NEVER = Band(crisis=1.0, check_in=1.0)
+
+
+def readable(text: str) -> str:
+    """``text`` with what no reader can use made harmless: lone surrogates and NULs."""
+    if "\x00" in text:
+        text = text.replace("\x00", " ")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 class SafetyGate:
@@ -95,7 +110,8 @@ class SafetyGate:
     """
 
     def __init__(
-        self, encoder: Encoder, settings: Settings, *, lexicon: Lexicon | None = None
+        self, encoder: Encoder, settings: Settings, *, lexicon: Lexicon | None = None,
+        model: RiskModel | None = None, use_model: bool = True,
     ) -> None:
         self._encoder = encoder
         self._lex = lex = lexicon or load_lexicon()
@@ -112,12 +128,9 @@ class SafetyGate:
         self._ot_threshold = float(ots.get("threshold", 0.45))
         self._ot_margin = float(ots.get("margin", 0.1))
 
-        self._message_patterns = tuple(p for p in lex.crisis if p.message_scope)
-        self._sentence_patterns = tuple(p for p in lex.crisis if not p.message_scope)
-        for pattern in self._message_patterns:
-            pattern.check()
-        self._prefilter = crisis_prefilter(list(self._sentence_patterns),
-                                            settings.model_cache_dir / "safety")
+        self._matcher = CrisisMatcher(lex, settings.model_cache_dir / "safety")
+        # use_model=False: the rules and exemplars alone (layer tests, ablations in evaluation).
+        self._model = (model or load_model(settings.safety_model_path)) if use_model else None
 
         groups = [
             lex.crisis_exemplars,
@@ -130,6 +143,9 @@ class SafetyGate:
         if vectors.shape[0] != len(texts):
             raise ValueError("encoder returned a different number of vectors than texts")
         self._dim = vectors.shape[1]
+        if self._model is not None and self._model.dim != self._dim:
+            raise ValueError(f"safety model expects {self._model.dim}-dimensional vectors, the "
+                             f"encoder gives {self._dim}: retrain it with `ketfaq safety train`")
         bounds = np.cumsum([0] + [len(g) for g in groups])
         self._crisis_vecs, self._near_vecs, self._domain_vecs, self._offtopic_vecs = (
             np.ascontiguousarray(vectors[bounds[i] : bounds[i + 1]]) for i in range(4)
@@ -146,32 +162,35 @@ class SafetyGate:
     def analyze(self, question: str, question_vector: np.ndarray | None = None) -> Analysis:
         """Like :meth:`classify`, with the scores that led to the decision."""
         lex = self._lex
-        text = question if isinstance(question, str) else str(question)
+        text = readable(question if isinstance(question, str) else str(question))
         if not text.strip():
             return Analysis(SafetyDecision(None, "empty", "unknown"), "", "unknown")
+        text = screened_text(text)  # every message is screened, whatever its length
         normalized = normalize(text, lex)
         language = detect_language(text, lex)
         parts = sentences(normalized)
 
         # 1. Crisis lexicon (all languages, whatever the detected language).
-        hit, negated = self._crisis_lexicon(parts)
+        hit, negated = self._matcher.match(parts)
         if hit is not None:
             pattern_id, pattern_lang = hit
             lang = language
             if lang in ("en", "unknown") and pattern_lang != "en":
                 lang = pattern_lang
             return Analysis(
-                SafetyDecision(CRISIS, f"crisis:lexicon:{pattern_id}", lang),
+                SafetyDecision(CRISIS, f"crisis:lexicon:{pattern_id}", lang,
+                               referral=referral_for_pattern(pattern_id)),
                 normalized, lang, lexicon_hit=pattern_id,
             )
 
-        # 2. Crisis semantics (English only: the embedding model is English).
+        # One vector for the whole message, shared by the semantic layer and the model.
+        vector = self._vector(text, question_vector)
+
+        # 2. Similarity to crisis exemplars (English only: the embedding model is English).
         crisis_score = near_score = 0.0
         clause_scores: tuple[tuple[str, float, float], ...] = ()
         clauses_encoded = False
-        vector: np.ndarray | None = None
         if language == "en":
-            vector = self._vector(text, question_vector)
             crisis_score, near_score = self._scores(vector)
             penalty = self._penalty(normalized)
             # A negated crisis phrase ("I'm not suicidal") looks like a crisis to the embedding
@@ -196,7 +215,7 @@ class SafetyGate:
                     c_score, n_score = self._scores(cvec)
                     scored.append((clause, c_score, n_score))
                     c_norm = normalize(clause, lex)
-                    if negated and self._crisis_lexicon(sentences(c_norm))[1]:
+                    if negated and self._matcher.match(sentences(c_norm))[1]:
                         continue
                     if self._is_crisis(c_score, n_score, self._penalty(c_norm)):
                         return Analysis(
@@ -207,11 +226,22 @@ class SafetyGate:
                         )
                 clause_scores = tuple(scored)
 
+        # 3. The learned risk model, per window. Past-only or negated text, and messages under
+        #    four words, can only get the check-in line from it (the lexicon still judges those).
+        risk, band = self._risk(text, language, vector)
+        guarded = (negated or len(WORD.findall(text)) < 4
+                   or self._penalty(normalized) == float("inf"))
+        if risk >= band.crisis and not guarded:
+            return Analysis(SafetyDecision(CRISIS, "crisis:model", language, risk=risk),
+                            normalized, language, crisis_score=crisis_score,
+                            near_miss_score=near_score, clause_scores=clause_scores, risk=risk)
+        check_in = risk >= band.check_in
+
         def done(kind: str | None, reason: str) -> Analysis:
             return Analysis(
-                SafetyDecision(kind, reason, language), normalized, language,
-                crisis_score=crisis_score, near_miss_score=near_score,
-                clause_scores=clause_scores, clauses_encoded=clauses_encoded,
+                SafetyDecision(kind, reason, language, check_in=check_in, risk=risk),
+                normalized, language, crisis_score=crisis_score, near_miss_score=near_score,
+                clause_scores=clause_scores, clauses_encoded=clauses_encoded, risk=risk,
             )
 
         # 3. Not English (and not a crisis): out of scope.
@@ -237,7 +267,6 @@ class SafetyGate:
             if lex.offtopic_terms.search(normalized):
                 return done(OUT_OF_SCOPE, "out_of_scope:unrelated")
             if len(WORD.findall(text)) >= 3:
-                vector = self._vector(text, question_vector) if vector is None else vector
                 domain = float(np.max(self._domain_vecs @ vector))
                 offtopic = float(np.max(self._offtopic_vecs @ vector))
                 if offtopic >= self._ot_threshold and offtopic - domain >= self._ot_margin:
@@ -246,6 +275,18 @@ class SafetyGate:
         return done(None, "ordinary")
 
     # ---------------------------------------------------------------- internals
+
+    def _risk(self, text: str, language: str, vector: np.ndarray) -> tuple[float, Band]:
+        """The learned model's highest window probability, and the band of the message's regime."""
+        if self._model is None:
+            return 0.0, _NEVER
+        units = windows(text)
+        if len(units) == 1:
+            vectors = vector[None, :]
+        else:
+            vectors = np.asarray(self._encoder.encode(units), dtype=np.float32)
+        regime = "spanish" if language == "es" else "long" if len(units) > 1 else "short"
+        return float(np.max(self._model.probabilities(units, vectors))), self._model.band(regime)
 
     def _vector(self, text: str, given: np.ndarray | None) -> np.ndarray:
         if given is not None:
@@ -289,52 +330,3 @@ class SafetyGate:
             crisis >= threshold + penalty and crisis - near >= margin + penalty
             for threshold, margin in tiers
         )
-
-    def _crisis_lexicon(self, sentences: list[str]) -> tuple[tuple[str, str] | None, bool]:
-        """The first crisis pattern that matches (id, language); whether a negated one was seen."""
-        lex = self._lex
-        negated = False
-        # Message-scope patterns see every sentence at once (" . " between them).
-        message = " . ".join(sentences)
-        for pattern in self._message_patterns:
-            if pattern.regex.search(message):
-                return (pattern.id, pattern.lang), negated
-        for sentence in sentences:
-            # Only patterns whose required strings occur in the sentence can match it.
-            candidates = [self._sentence_patterns[i] for i in self._prefilter.candidates(sentence)]
-            if not candidates:
-                continue
-            distant = lex.past_distant.search(sentence)
-            in_past = bool(distant) and not lex.past_recent.search(
-                lex.past_distant.sub(" ", sentence)
-            )
-            habitual = bool(lex.habitual_markers.search(sentence)) and not lex.habitual_now.search(
-                sentence
-            )
-            for pattern in candidates:
-                if pattern.past_guard and in_past:
-                    continue
-                if pattern.habitual_guard and habitual:
-                    continue
-                for match in pattern.regex.finditer(sentence):
-                    if pattern.negatable and self._negated(sentence[: match.start()]):
-                        negated = True
-                        continue
-                    if pattern.negation_probe:
-                        continue
-                    return (pattern.id, pattern.lang), negated
-        return None, negated
-
-    def _negated(self, prefix: str) -> bool:
-        """True if ``prefix`` (the sentence up to a hit) ends with a negation governing the hit."""
-        lex = self._lex
-        pieces = lex.boundaries.split(prefix)
-        last = pieces[-1] if pieces else prefix
-        words = WORD.findall(last)[-8:]
-        for word in reversed(words):
-            if word in lex.negators:
-                return True
-            if word in lex.fillers:
-                continue
-            return False
-        return False
