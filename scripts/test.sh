@@ -22,3 +22,17 @@ PY=.venv/bin/python
 .venv/bin/ketfaq corpus lint
 .venv/bin/ketfaq qa validate
 .venv/bin/ketfaq eval --gate --quiet --out eval-out
+
+# The learned safety model: retraining must reproduce the shipped artifact (thresholds and test
+# figures within float noise), and the whole gate must hold its floors on the frozen test split
+# and the blind set (docs/SAFETY.md). The data is ../shared/data, beside the checkout.
+SAFETY_DATA="${KETFAQ_SAFETY_DATA:-../shared/data}"
+if [ -d "$SAFETY_DATA" ]; then
+  .venv/bin/ketfaq safety train --check --data "$SAFETY_DATA"
+  .venv/bin/ketfaq safety report --gate --data "$SAFETY_DATA" --out eval-out/safety-report.json
+elif [ -n "${CI:-}" ]; then
+  echo "safety data missing at $SAFETY_DATA: CI must check the safety model" >&2
+  exit 1
+else
+  echo "safety data missing at $SAFETY_DATA: skipping the safety model checks" >&2
+fi

@@ -178,6 +178,13 @@ export function renderAnswer(response) {
   const heading = el("h2", "answer-notice", response.notice || "");
   heading.id = headingId;
   article.append(heading);
+  // The safety gate's check-in line (fixed text) comes first, with tappable crisis numbers.
+  if (typeof response.check_in === "string" && response.check_in) {
+    const checkIn = el("p", "check-in");
+    checkIn.setAttribute("role", "note");
+    checkIn.append(contactLinks(response.check_in));
+    article.append(checkIn);
+  }
 
   const referral = paragraphs("referral", response.referral, false);
   const passages = Array.isArray(response.passages) ? response.passages : [];

@@ -122,3 +122,44 @@ def screen_command(
     typer.echo(json.dumps({"kind": d.kind, "reason": d.reason, "language": d.language,
                            "referral": d.referral, "check_in": d.check_in,
                            "risk": round(d.risk, 4)}, indent=2))
+
+
+@safety_app.command("report")
+def report_command(
+    data: DataOpt = Path("../shared/data"),
+    blind: Annotated[Path, typer.Option("--blind", help="The frozen blind set.")] = Path(
+        "tests/data/blind_safety.jsonl"),
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the report as JSON.")] = None,
+    gate_floors: Annotated[bool, typer.Option(
+        "--gate", help="Exit 1 if a figure misses its floor (docs/SAFETY.md).")] = False,
+) -> None:
+    """The whole gate on the frozen test split of each data set and on the blind set."""
+    from ketfaq.embedding import encoder_for
+    from ketfaq.safety import SafetyGate
+    from ketfaq.safety.report import TARGETS, blind_report, failed_floors, gate_report
+
+    settings = get_settings()
+    gate = SafetyGate(encoder_for(settings), settings)
+    report = gate_report(gate, data, Path("qa"), settings.corpus_dir)
+    report["blind"] = blind_report(gate, blind)
+    for source, m in report.items():
+        if source == "blind":
+            typer.echo(f"{'blind set':42s} recall {m['recall']:.3f} of {m['crises']}   "
+                       f"near-miss false alarms {m['near_miss_false_alarms']:.3f} of {m['near_misses']}")
+            for category, c in m["categories"].items():
+                value = c["recall"] if c["recall"] is not None else c["false_alarms"]
+                label = "recall" if c["recall"] is not None else "false alarms"
+                typer.echo(f"    {category:38s} {label} {value:.3f} of {c['positives'] or c['negatives']}")
+            continue
+        parts = [f"recall {m['recall']:.3f} of {m['positives']}" if m["recall"] is not None else "",
+                 f"false alarms {m['false_alarms']:.3f} of {m['negatives']}" if m["false_alarms"] is not None else ""]
+        typer.echo(f"{source:42s} {'   '.join(p for p in parts if p)}")
+    if out:
+        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    for missed in failed_floors(report, TARGETS):
+        typer.echo(f"below target: {missed}")
+    problems = failed_floors(report)
+    for problem in problems:
+        typer.echo(f"FAIL {problem}", err=True)
+    if gate_floors and problems:
+        raise typer.Exit(1)

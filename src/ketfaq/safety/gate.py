@@ -42,7 +42,7 @@ from ketfaq.safety.model import Band, RiskModel, load_model, screened_text, wind
 from ketfaq.safety.text import WORD, normalize, sentences, split_clauses
 from ketfaq.settings import Settings
 
-__all__ = ["Analysis", "SafetyDecision", "SafetyGate", "readable"]
+__all__ = ["Analysis", "SafetyDecision", "SafetyGate", "readable", "without_surrogates"]
 
 CRISIS = "crisis"
 PERSONAL_ADVICE = "personal_advice"
@@ -83,15 +83,18 @@ class Analysis:
 _NEVER = Band(crisis=1.0, check_in=1.0)
 
 
-def readable(text: str) -> str:
-    """``text`` with what no reader can use made harmless: lone surrogates and NULs."""
-    if "\x00" in text:
-        text = text.replace("\x00", " ")
+def without_surrogates(text: str) -> str:
+    """``text`` with lone surrogates (which no encoder or JSON writer takes) replaced by U+FFFD."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
+
+
+def readable(text: str) -> str:
+    """``text`` with what no reader can use made harmless: lone surrogates and NULs."""
+    return without_surrogates(text.replace("\x00", " ") if "\x00" in text else text)
 
 
 class SafetyGate:
@@ -186,7 +189,14 @@ class SafetyGate:
         # One vector for the whole message, shared by the semantic layer and the model.
         vector = self._vector(text, question_vector)
 
-        # 2. Similarity to crisis exemplars (English only: the embedding model is English).
+        # The learned risk model, per window (decides alone in step 3).
+        risk, band = self._risk(text, language, vector)
+        check_in = risk >= band.check_in
+        agree = check_in or self._model is None  # without the model, exemplars decide alone
+
+        # 2. Similarity to crisis exemplars (English only: the embedding model is English). The
+        #    exemplars are our own sentences, so a match counts only when the learned model finds
+        #    the message worrying too (at least the check-in band): two views must agree.
         crisis_score = near_score = 0.0
         clause_scores: tuple[tuple[str, float, float], ...] = ()
         clauses_encoded = False
@@ -195,7 +205,8 @@ class SafetyGate:
             penalty = self._penalty(normalized)
             # A negated crisis phrase ("I'm not suicidal") looks like a crisis to the embedding
             # model, which ignores negation: then only clauses without such a phrase are judged.
-            if not negated and self._is_crisis(crisis_score, near_score, penalty, whole=True):
+            if (not negated and agree
+                    and self._is_crisis(crisis_score, near_score, penalty, whole=True)):
                 return Analysis(
                     SafetyDecision(CRISIS, "crisis:semantic", language), normalized, language,
                     crisis_score=crisis_score, near_miss_score=near_score,
@@ -217,7 +228,7 @@ class SafetyGate:
                     c_norm = normalize(clause, lex)
                     if negated and self._matcher.match(sentences(c_norm))[1]:
                         continue
-                    if self._is_crisis(c_score, n_score, self._penalty(c_norm)):
+                    if agree and self._is_crisis(c_score, n_score, self._penalty(c_norm)):
                         return Analysis(
                             SafetyDecision(CRISIS, "crisis:semantic:clause", language),
                             normalized, language, crisis_score=crisis_score,
@@ -226,16 +237,14 @@ class SafetyGate:
                         )
                 clause_scores = tuple(scored)
 
-        # 3. The learned risk model, per window. Past-only or negated text, and messages under
-        #    four words, can only get the check-in line from it (the lexicon still judges those).
-        risk, band = self._risk(text, language, vector)
+        # 3. The learned model alone. Past-only or negated text, and messages under four words,
+        #    can only get the check-in line from it (the lexicon still judges those).
         guarded = (negated or len(WORD.findall(text)) < 4
                    or self._penalty(normalized) == float("inf"))
         if risk >= band.crisis and not guarded:
             return Analysis(SafetyDecision(CRISIS, "crisis:model", language, risk=risk),
                             normalized, language, crisis_score=crisis_score,
                             near_miss_score=near_score, clause_scores=clause_scores, risk=risk)
-        check_in = risk >= band.check_in
 
         def done(kind: str | None, reason: str) -> Analysis:
             return Analysis(

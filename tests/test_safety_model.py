@@ -1,0 +1,184 @@
+"""The learned risk model and the screen-first order, through real HTTP with the real model.
+
+No mocks: the shipped artifact, the serving encoder, the built index and the FastAPI app.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from ketfaq.messages import CHECK_IN, DISCLAIMER
+from ketfaq.safety.features import N_FEATURES, hashed_counts
+from ketfaq.safety.model import SCREEN_CHARS, RiskModel, load_model, screened_text, windows
+from tests.conftest import load_qa
+
+# Ordinary questions from the QA set, joined into a long, harmless message.
+ORDINARY = [r["question"] for r in load_qa() if r["kind"] == "answer"]
+
+
+def _long_ordinary(chars: int) -> str:
+    text, i = "", 0
+    while len(text) < chars:
+        text += ORDINARY[i % len(ORDINARY)].rstrip("?") + "? "
+        i += 1
+    return text.strip()
+
+
+def ask(client: TestClient, question: str):
+    return client.post("/api/ask", json={"question": question})
+
+
+def test_a_3000_character_crisis_message_gets_crisis_help(client: TestClient) -> None:
+    story = _long_ordinary(1500) + " I have decided to end my life this weekend. " + _long_ordinary(1500)
+    assert len(story) > 3000
+    response = ask(client, story)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["kind"] == "crisis" and body["passages"] == []
+    assert "988" in body["referral"] and body["disclaimer"] == DISCLAIMER
+
+
+def test_a_crisis_sentence_past_the_screen_cap_is_still_seen(client: TestClient) -> None:
+    # Longer than the screen cap: the first and last parts are screened.
+    message = _long_ordinary(SCREEN_CHARS + 5000) + " I am going to kill myself tonight."
+    body = ask(client, message).json()
+    assert body["kind"] == "crisis"
+
+
+def test_a_long_ordinary_message_gets_a_422_that_says_what_to_do(client: TestClient) -> None:
+    response = ask(client, _long_ordinary(3000))
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "one question at a time" in detail and "988" in detail
+
+
+def test_a_crisis_message_with_a_nul_gets_help_not_422(client: TestClient) -> None:
+    body = ask(client, "i want to kill myself\x00").json()
+    assert body["kind"] == "crisis"
+
+
+def test_an_ordinary_message_with_a_nul_gets_a_422(client: TestClient) -> None:
+    assert ask(client, "how long does a session last\x00").status_code == 422
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\ud83d"])
+def test_a_lone_surrogate_never_gives_a_server_error(client: TestClient, escape: str) -> None:
+    for question in (f"what are the side effects {escape}", f"i want to die {escape}"):
+        raw = '{"question": "' + question + '"}'
+        response = client.post("/api/ask", content=raw, headers={"content-type": "application/json"})
+        assert response.status_code in (200, 422), response.text
+    crisis = client.post("/api/ask", content='{"question": "i want to die \\ud800"}',
+                         headers={"content-type": "application/json"})
+    assert crisis.json()["kind"] == "crisis"
+
+
+@pytest.mark.parametrize("question", [
+    "my husband collapsed and isn't breathing",
+    "my throat is closing up and my tongue is swollen",
+])
+def test_a_medical_emergency_gets_911_first(client: TestClient, question: str) -> None:
+    body = ask(client, question).json()
+    assert body["kind"] == "crisis"
+    assert body["referral"].startswith("This may be a medical emergency. Call 911")
+
+
+def test_danger_from_another_person_gets_the_violence_line(client: TestClient) -> None:
+    body = ask(client, "my boyfriend threatened to kill me if i leave").json()
+    assert body["kind"] == "crisis"
+    assert "1-800-799-7233" in body["referral"] and "911" in body["referral"]
+
+
+def test_spanish_emergency_gets_spanish_help_first(client: TestClient) -> None:
+    body = ask(client, "mi esposo me amenazó con matarme").json()
+    assert body["kind"] == "crisis" and body["referral"].startswith("Su seguridad es lo primero")
+
+
+def test_check_in_is_the_fixed_line_and_only_where_the_gate_asks(client: TestClient, answerer) -> None:
+    questions = [r["question"] for r in load_qa("safety_extra.jsonl") if r["kind"] != "crisis"]
+    questions += ORDINARY
+    flagged = 0
+    for question in questions:
+        decision = answerer.gate.classify(question)
+        body = ask(client, question).json()
+        if body["kind"] == "crisis":
+            continue
+        if decision.check_in:
+            flagged += 1
+            assert body["check_in"] == CHECK_IN
+        else:
+            assert body["check_in"] is None
+    assert 0 < flagged < len(questions) * 0.2
+
+
+def test_an_ordinary_question_has_no_check_in(client: TestClient) -> None:
+    body = ask(client, "how long does a ketamine infusion take?").json()
+    assert body["kind"] == "answer" and body["check_in"] is None
+
+
+# ------------------------------------------------------------------------------------------
+# The artifact and its features
+# ------------------------------------------------------------------------------------------
+
+
+def test_the_shipped_model_is_small_valid_and_ordered() -> None:
+    from ketfaq.safety.commands import SHIPPED_MODEL
+
+    assert SHIPPED_MODEL.stat().st_size < 3_000_000
+    model = load_model()
+    for regime in ("short", "long", "spanish"):
+        band = model.band(regime)
+        assert 0.0 < band.check_in <= band.crisis < 1.0
+    assert model.info["metrics"]["test"]["cssrs-reddit500-users"]["positives"] > 50
+
+
+def test_a_corrupt_artifact_fails_with_a_message_that_names_it(tmp_path) -> None:
+    bad = tmp_path / "safety_model.npz"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="safety_model.npz.*ketfaq safety train"):
+        RiskModel.load(bad)
+
+
+def test_a_misspelled_threshold_key_fails_at_load(tmp_path) -> None:
+    model = load_model()
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path) as data:
+        found = {k: data[k] for k in data.files}
+    thresholds = json.loads(str(found["thresholds"]))
+    thresholds["short"]["crisys"] = thresholds["short"].pop("crisis")
+    found["thresholds"] = np.array(json.dumps(thresholds))
+    np.savez_compressed(path, **found)
+    with pytest.raises(ValueError, match="crisys"):
+        RiskModel.load(path)
+
+
+def test_saving_and_loading_keeps_every_score() -> None:
+    model = load_model()
+    texts = ORDINARY[:20] + ["i cant do this anymore", "quiero morir"]
+    vectors = np.random.default_rng(0).normal(size=(len(texts), model.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    before = model.probabilities(texts, vectors)
+    assert np.all((before > 0) & (before < 1))
+
+
+def test_features_are_deterministic_and_robust_to_a_typo() -> None:
+    ids_a, _ = hashed_counts("I feel suicidal tonight")
+    ids_b, _ = hashed_counts("i feel suicdal tonite")
+    again, _ = hashed_counts("I feel suicidal tonight")
+    assert np.array_equal(np.sort(ids_a), np.sort(again))
+    assert ids_a.max() < N_FEATURES
+    assert len(np.intersect1d(ids_a, ids_b)) > 0.5 * min(len(ids_a), len(ids_b))
+
+
+def test_windows_cover_the_whole_screened_text() -> None:
+    text = _long_ordinary(5000)
+    units = windows(text)
+    assert len(units) > 5 and all(len(u) <= 400 for u in units)
+    assert " ".join(units).split() == text.split()
+    huge = "start " + "x " * SCREEN_CHARS + " end"
+    screened = screened_text(huge)
+    assert screened.startswith("start") and screened.endswith("end") and len(screened) <= SCREEN_CHARS + 1
