@@ -341,7 +341,8 @@ def semantic_only_gate(encoder, settings) -> SafetyGate:
 def lexicon_only_gate(encoder) -> SafetyGate:
     """The gate with every semantic tier out of reach: only patterns decide."""
     lexicon = load_lexicon()
-    semantic = {**lexicon.semantic, "tiers": [], "message_tiers": [], "high_threshold": 9.0}
+    semantic = lexicon.semantic.model_copy(
+        update={"tiers": (), "message_tiers": (), "high_threshold": 9.0})
     lexicon = dataclasses.replace(lexicon, semantic=semantic)
     return SafetyGate(encoder, Settings(crisis_threshold=1.0), lexicon=lexicon, use_model=False)
 

@@ -6,6 +6,7 @@ No mocks: the shipped artifact, the serving encoder, the built index and the Fas
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +183,15 @@ def test_windows_cover_the_whole_screened_text() -> None:
     huge = "start " + "x " * SCREEN_CHARS + " end"
     screened = screened_text(huge)
     assert screened.startswith("start") and screened.endswith("end") and len(screened) <= SCREEN_CHARS + 1
+
+
+def test_a_misspelled_key_in_the_semantic_config_fails_at_load_naming_it() -> None:
+    import yaml
+
+    from ketfaq.safety.lexicon import Lexicon
+
+    text = (Path(__file__).resolve().parents[1] / "src/ketfaq/data/safety_lexicon.yaml").read_text("utf-8")
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    data["semantic"]["high_treshold"] = data["semantic"].pop("high_threshold")
+    with pytest.raises(ValueError, match=r"semantic\.high_treshold"):
+        Lexicon.from_mapping(data)

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ketfaq.embedding import Encoder
-from ketfaq.safety.cache import exemplar_vectors
 from ketfaq.safety.language import detect_language
 from ketfaq.safety.lexicon import Lexicon, load_lexicon
 from ketfaq.safety.matching import CrisisMatcher, referral_for_pattern
 from ketfaq.safety.model import Band, RiskModel, load_model, screened_text, windows
+from ketfaq.safety.semantic import ExemplarScorer
 from ketfaq.safety.text import WORD, normalize, sentences, split_clauses
 from ketfaq.settings import Settings
 
@@ -100,16 +100,9 @@ def readable(text: str) -> str:
 class SafetyGate:
     """Routes a question to crisis / personal_advice / out_of_scope, or None for retrieval.
 
-    Semantic crisis test, with c the best cosine to a crisis exemplar and n the best to a
-    near-miss exemplar: crisis if ``c >= settings.crisis_threshold`` and ``c - n >= margin`` (the
-    nearest exemplar is a crisis one), or ``c >= t`` and ``c - n >= m`` for one of the ``[t, m]``
-    tiers of the lexicon file (less similar but clearly on the crisis side), or
-    ``c >= high_threshold``. Informational framing raises every bar; text only about the distant
-    past, or a clause holding a negated crisis phrase, is left to the lexicon.
-
-    The exemplars are embedded once, in one batch, here; :meth:`classify` makes no encoder call
-    when the caller passes ``question_vector``, except one batch of clauses for multi-clause
-    messages with a crisis cue (about 7% of messages).
+    The exemplars are embedded once, here; :meth:`classify` makes no encoder call when the caller
+    passes ``question_vector``, except one batch for a message of several windows or several
+    clauses with a crisis cue.
     """
 
     def __init__(
@@ -118,43 +111,16 @@ class SafetyGate:
     ) -> None:
         self._encoder = encoder
         self._lex = lex = lexicon or load_lexicon()
-        self._threshold = float(settings.crisis_threshold)
-        sem = lex.semantic
-        self._margin = float(sem.get("margin", 0.0))
-        self._tiers = tuple((float(t), float(m)) for t, m in sem.get("tiers", ()))
-        self._message_tiers = tuple((float(t), float(m)) for t, m in sem.get("message_tiers", ()))
-        self._high = float(sem.get("high_threshold", 0.8))
-        self._info_penalty = float(sem.get("informational_penalty", 0.05))
-        self._clause_gate = float(sem.get("clause_gate", 0.3))
-        self._min_clause_words = int(sem.get("min_clause_words", 3))
-        ots = lex.offtopic_semantic
-        self._ot_threshold = float(ots.get("threshold", 0.45))
-        self._ot_margin = float(ots.get("margin", 0.1))
-
         self._matcher = CrisisMatcher(lex, settings.model_cache_dir / "safety")
         # use_model=False: the rules and exemplars alone (layer tests, ablations in evaluation).
         self._model = (model or load_model(settings.safety_model_path)) if use_model else None
 
-        groups = [
-            lex.crisis_exemplars,
-            lex.near_miss_exemplars,
-            lex.domain_exemplars,
-            lex.offtopic_exemplars,
-        ]
-        texts = [t for g in groups for t in g]
-        vectors = exemplar_vectors(encoder, texts, settings.model_cache_dir / "safety")
-        if vectors.shape[0] != len(texts):
-            raise ValueError("encoder returned a different number of vectors than texts")
-        self._dim = vectors.shape[1]
+        self._exemplars = ExemplarScorer(encoder, lex, settings.crisis_threshold,
+                                         settings.model_cache_dir / "safety")
+        self._dim = self._exemplars.dim
         if self._model is not None and self._model.dim != self._dim:
             raise ValueError(f"safety model expects {self._model.dim}-dimensional vectors, the "
                              f"encoder gives {self._dim}: retrain it with `ketfaq safety train`")
-        bounds = np.cumsum([0] + [len(g) for g in groups])
-        self._crisis_vecs, self._near_vecs, self._domain_vecs, self._offtopic_vecs = (
-            np.ascontiguousarray(vectors[bounds[i] : bounds[i + 1]]) for i in range(4)
-        )
-        for v in (self._crisis_vecs, self._near_vecs, self._domain_vecs, self._offtopic_vecs):
-            v.setflags(write=False)
 
     # ---------------------------------------------------------------- public API
 
@@ -201,34 +167,34 @@ class SafetyGate:
         clause_scores: tuple[tuple[str, float, float], ...] = ()
         clauses_encoded = False
         if language == "en":
-            crisis_score, near_score = self._scores(vector)
+            crisis_score, near_score = self._exemplars.scores(vector)
             penalty = self._penalty(normalized)
             # A negated crisis phrase ("I'm not suicidal") looks like a crisis to the embedding
             # model, which ignores negation: then only clauses without such a phrase are judged.
             if (not negated and agree
-                    and self._is_crisis(crisis_score, near_score, penalty, whole=True)):
+                    and self._exemplars.is_crisis(crisis_score, near_score, penalty, whole=True)):
                 return Analysis(
                     SafetyDecision(CRISIS, "crisis:semantic", language), normalized, language,
                     crisis_score=crisis_score, near_miss_score=near_score,
                 )
             clauses = [
-                c for c in split_clauses(text) if len(WORD.findall(c)) >= self._min_clause_words
+                c for c in split_clauses(text) if len(WORD.findall(c)) >= self._lex.semantic.min_clause_words
             ]
             # Clauses get their own (one batch) encoder call only when there are several and a cheap
             # cue says it may be worth it: crisis text hidden in an ordinary question.
             if len(clauses) >= 2 and (
-                lex.soft_cues.search(normalized) or crisis_score >= self._clause_gate
+                lex.soft_cues.search(normalized) or crisis_score >= self._lex.semantic.clause_gate
             ):
                 clauses_encoded = True
                 cvecs = np.asarray(self._encoder.encode(clauses), dtype=np.float32)
                 scored = []
                 for clause, cvec in zip(clauses, cvecs):
-                    c_score, n_score = self._scores(cvec)
+                    c_score, n_score = self._exemplars.scores(cvec)
                     scored.append((clause, c_score, n_score))
                     c_norm = normalize(clause, lex)
                     if negated and self._matcher.match(sentences(c_norm))[1]:
                         continue
-                    if agree and self._is_crisis(c_score, n_score, self._penalty(c_norm)):
+                    if agree and self._exemplars.is_crisis(c_score, n_score, self._penalty(c_norm)):
                         return Analysis(
                             SafetyDecision(CRISIS, "crisis:semantic:clause", language),
                             normalized, language, crisis_score=crisis_score,
@@ -276,9 +242,7 @@ class SafetyGate:
             if lex.offtopic_terms.search(normalized):
                 return done(OUT_OF_SCOPE, "out_of_scope:unrelated")
             if len(WORD.findall(text)) >= 3:
-                domain = float(np.max(self._domain_vecs @ vector))
-                offtopic = float(np.max(self._offtopic_vecs @ vector))
-                if offtopic >= self._ot_threshold and offtopic - domain >= self._ot_margin:
+                if self._exemplars.is_offtopic(vector):
                     return done(OUT_OF_SCOPE, "out_of_scope:unrelated:semantic")
 
         return done(None, "ordinary")
@@ -307,12 +271,6 @@ class SafetyGate:
             return vec
         return np.asarray(self._encoder.encode([text]), dtype=np.float32)[0]
 
-    def _scores(self, vector: np.ndarray) -> tuple[float, float]:
-        return (
-            float(np.max(self._crisis_vecs @ vector)),
-            float(np.max(self._near_vecs @ vector)),
-        )
-
     def _penalty(self, normalized: str) -> float:
         """How much harder the semantic test is for text framed as information or as the past.
 
@@ -324,18 +282,4 @@ class SafetyGate:
             lex.past_distant.sub(" ", normalized)
         ):
             return float("inf")
-        return self._info_penalty if lex.informational_cues.search(normalized) else 0.0
-
-    def _is_crisis(
-        self, crisis: float, near: float, penalty: float, *, whole: bool = False
-    ) -> bool:
-        """The semantic test (see ``semantic`` in the lexicon file); penalty raises every bar."""
-        if crisis >= self._high + penalty:
-            return True
-        tiers = [(self._threshold, self._margin), *self._tiers]
-        if whole:
-            tiers.extend(self._message_tiers)
-        return any(
-            crisis >= threshold + penalty and crisis - near >= margin + penalty
-            for threshold, margin in tiers
-        )
+        return lex.semantic.informational_penalty if lex.informational_cues.search(normalized) else 0.0

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ketfaq.prefilter import required_substrings
 
-__all__ = ["Lexicon", "load_lexicon"]
+__all__ = ["Lexicon", "OfftopicConfig", "SemanticConfig", "load_lexicon"]
 
 _LEXICON_FILE = "safety_lexicon.yaml"
 
@@ -87,6 +88,39 @@ def _compile(pattern: str, macros: dict[str, str], where: str) -> re.Pattern[str
         raise ValueError(f"bad regex in {where}: {pattern!r}: {exc}") from exc
 
 
+class SemanticConfig(BaseModel):
+    """The exemplar test's numbers (``semantic`` in the lexicon file; see safety/semantic.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    margin: float = 0.0
+    tiers: tuple[tuple[float, float], ...] = ()
+    message_tiers: tuple[tuple[float, float], ...] = ()
+    high_threshold: float = Field(0.8, ge=0.0)
+    informational_penalty: float = Field(0.05, ge=0.0)
+    clause_gate: float = 0.3
+    min_clause_words: int = Field(3, ge=1)
+
+
+class OfftopicConfig(BaseModel):
+    """When a question is nearer the off-topic exemplars than the domain ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float = 0.45
+    margin: float = 0.1
+
+
+def _typed(model: type[BaseModel], section: dict[str, Any], where: str, skip: tuple[str, ...] = ()):
+    """``section`` (less its exemplar lists) as ``model``, or a ValueError naming the bad key."""
+    values = {k: v for k, v in section.items() if not k.endswith("exemplars") and k not in skip}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"safety lexicon: {problems}") from None
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """The compiled contents of ``safety_lexicon.yaml``."""
@@ -104,7 +138,7 @@ class Lexicon:
     habitual_now: re.Pattern[str]
     crisis_exemplars: tuple[str, ...]
     near_miss_exemplars: tuple[str, ...]
-    semantic: dict[str, Any]
+    semantic: SemanticConfig
     soft_cues: re.Pattern[str]
     informational_cues: re.Pattern[str]
     injection: tuple[re.Pattern[str], ...]
@@ -112,7 +146,7 @@ class Lexicon:
     writing: tuple[re.Pattern[str], ...]
     offtopic_terms: re.Pattern[str]
     domain_terms: re.Pattern[str]
-    offtopic_semantic: dict[str, Any]
+    offtopic_semantic: OfftopicConfig
     domain_exemplars: tuple[str, ...]
     offtopic_exemplars: tuple[str, ...]
     first_person: re.Pattern[str]
@@ -175,7 +209,7 @@ class Lexicon:
             habitual_now=re.compile(data["habitual"]["now"]),
             crisis_exemplars=tuple(str(x) for x in sem["crisis_exemplars"]),
             near_miss_exemplars=tuple(str(x) for x in sem["near_miss_exemplars"]),
-            semantic={k: v for k, v in sem.items() if not k.endswith("exemplars")},
+            semantic=_typed(SemanticConfig, sem, "semantic", skip=("soft_cues", "informational_cues")),
             soft_cues=re.compile(sem["soft_cues"]),
             informational_cues=re.compile(sem["informational_cues"]),
             injection=tuple(
@@ -185,9 +219,8 @@ class Lexicon:
             writing=tuple(_compile(p, macros, "out_of_scope.writing") for p in oos["writing"]),
             offtopic_terms=re.compile(oos["offtopic_terms"]),
             domain_terms=re.compile(oos["domain_terms"]),
-            offtopic_semantic={
-                k: v for k, v in oos["offtopic_semantic"].items() if not k.endswith("exemplars")
-            },
+            offtopic_semantic=_typed(OfftopicConfig, oos["offtopic_semantic"],
+                                     "out_of_scope.offtopic_semantic"),
             domain_exemplars=tuple(oos["offtopic_semantic"]["domain_exemplars"]),
             offtopic_exemplars=tuple(oos["offtopic_semantic"]["offtopic_exemplars"]),
             first_person=re.compile(pa["first_person"]),
