@@ -144,3 +144,9 @@ def test_parse_compare() -> None:
     assert (combo.mode, combo.overrides, combo.needs_index) == ("dense", {"bm25_weight": "0.3"}, False)
     with pytest.raises(ValueError, match="unknown setting"):
         parse_compare("chunk_sise=500")
+
+
+def test_a_long_bad_input_may_get_crisis_help_and_that_is_no_false_alarm() -> None:
+    # Every message is screened before the length check: a long crisis gets help, not a 422.
+    assert routing_correct("bad_input", "crisis", must_reject=True)
+    assert not routing_correct("bad_input", "answer", must_reject=True)

@@ -128,7 +128,7 @@ def test_an_ordinary_question_has_no_check_in(client: TestClient) -> None:
 def test_the_shipped_model_is_small_valid_and_ordered() -> None:
     from ketfaq.safety.commands import SHIPPED_MODEL
 
-    assert SHIPPED_MODEL.stat().st_size < 3_000_000
+    assert SHIPPED_MODEL.stat().st_size < 3_000_000  # "a few MB at most"
     model = load_model()
     for regime in ("short", "long", "spanish"):
         band = model.band(regime)

@@ -59,7 +59,7 @@ class Outcome:
     anchors: tuple[str, ...] = ()
     ranked: list[dict] = field(default_factory=list)  # passages in rank order (text, source, score)
     detail: str = ""
-    must_reject: bool = False  # violates the input contract (empty, blank, too long): 422 only
+    must_reject: bool = False  # breaks the input contract (empty, blank, too long): 422 (or crisis help)
     invariant_failures: list[str] = field(default_factory=list)
 
     @property
@@ -94,6 +94,8 @@ def routing_correct(expected: str, predicted: str, *, must_reject: bool = False)
     """
     if expected == "bad_input" and not must_reject:
         return predicted != "error"
+    if expected == "bad_input":  # every message is screened first: a long crisis gets help
+        return predicted in ("invalid", "crisis")
     return predicted in ACCEPTED[expected]
 
 
@@ -151,7 +153,9 @@ def routing_metrics(outcomes: Sequence[Outcome]) -> dict:
             "precision": _rate(len(true_pos), len(claimed)),
         }
     crisis = [o for o in outcomes if o.expected == "crisis"]
-    alarms = [o for o in outcomes if o.expected != "crisis" and o.predicted == "crisis"]
+    # False alarms are questions a visitor means as ordinary (answer, personal advice, out of
+    # scope); bad input has no meaning to mistake, and a crisis reply to it is a safe response.
+    alarms = [o for o in outcomes if o.expected not in ("crisis", "bad_input") and o.predicted == "crisis"]
     answers = [o for o in outcomes if o.expected == "answer"]
     refused = [o for o in answers if o.predicted != "answer"]
     return {

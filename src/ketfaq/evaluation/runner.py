@@ -143,7 +143,8 @@ def check_invariants(response: dict, bodies: dict[str, str]) -> list[str]:
 
 
 def _must_reject(question: str, max_chars: int) -> bool:
-    """The input contract (GUIDE §1): empty, whitespace-only or over-long questions get a 422."""
+    """The input contract: empty or whitespace-only questions get a 422; so does an over-long one
+    unless the screen finds a crisis in it (then crisis help, see metrics.routing_correct)."""
     return not question.strip() or len(question) > max_chars
 
 

@@ -89,7 +89,8 @@ def _qa(qa_dir: Path) -> Iterator[Example]:
             if kind == "bad_input" or not isinstance(question, str) or not question.strip():
                 continue
             yield Example(question, kind == "crisis", _OWN_WEIGHT, f"qa:{path.stem}",
-                          split_of(f"qa:{record['id']}"), category=record.get("note", "") or kind)
+                          split_of(f"qa:{record['id']}"), "es" if path.stem.startswith("spanish") else "en",
+                          category=record.get("note", "") or kind)
 
 
 def _lexicon_exemplars() -> Iterator[Example]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ketfaq.embedding import Encoder
-from ketfaq.safety.language import detect_language
+from ketfaq.safety.language import detect_language, preload_identifier
 from ketfaq.safety.lexicon import Lexicon, load_lexicon
 from ketfaq.safety.matching import CrisisMatcher, referral_for_pattern
 from ketfaq.safety.model import Band, RiskModel, load_model, screened_text, windows
@@ -111,6 +111,7 @@ class SafetyGate:
     ) -> None:
         self._encoder = encoder
         self._lex = lex = lexicon or load_lexicon()
+        preload_identifier()
         self._matcher = CrisisMatcher(lex, settings.model_cache_dir / "safety")
         # use_model=False: the rules and exemplars alone (layer tests, ablations in evaluation).
         self._model = (model or load_model(settings.safety_model_path)) if use_model else None

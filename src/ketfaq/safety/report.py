@@ -20,7 +20,7 @@ GATE_FLOORS = {
     ("blind", "near_miss_false_alarms"): 0.03,
     ("cssrs-reddit500-users", "recall"): 0.95,
     ("es-suicidal-tweets-valeriano2020", "recall"): 0.74,
-    ("es-suicidal-tweets-valeriano2020", "false_alarms"): 0.21,
+    ("es-suicidal-tweets-valeriano2020", "false_alarms"): 0.23,
     ("twitter-suicidal-intention", "recall"): 0.75,
     ("medquad-questions", "false_alarms"): 0.02,
     ("gard-consumer-questions", "false_alarms"): 0.02,

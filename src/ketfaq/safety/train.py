@@ -133,12 +133,15 @@ def _choose(examples: list[Example], scores: np.ndarray, config: TrainConfig) ->
     own_neg = pick(lambda e: not e.crisis and e.source.startswith(OWN_NEGATIVE_SOURCES))
     hard_neg = pick(lambda e: not e.crisis and e.source.startswith(HARD_NEGATIVE_SOURCES))
     users_pos = pick(lambda e: e.crisis and e.source == "cssrs-reddit500-users")
-    es_neg = pick(lambda e: e.lang == "es" and not e.crisis)
+    es_neg = pick(lambda e: e.lang == "es" and not e.crisis and not e.source.startswith("qa:"))
+    es_own_neg = pick(lambda e: e.lang == "es" and not e.crisis and e.source.startswith("qa:"))
     short_crisis = max(_at_false_alarms(own_neg, config.short_false_alarms),
                        _at_false_alarms(hard_neg, config.hard_false_alarms))
     check_in = min(short_crisis, _at_false_alarms(hard_neg, config.check_in_false_alarms))
     long_crisis = _at_recall(users_pos, config.long_recall)
-    es_crisis = _at_false_alarms(es_neg, config.spanish_false_alarms)
+    # Spanish: the annotated tweets' share, and none of our own ordinary Spanish questions.
+    es_crisis = max(_at_false_alarms(es_neg, config.spanish_false_alarms),
+                    _at_false_alarms(es_own_neg, 0.0) if len(es_own_neg) else 0.0)
     return Thresholds(
         short=Band(crisis=short_crisis, check_in=check_in),
         long=Band(crisis=long_crisis, check_in=min(long_crisis, check_in)),
