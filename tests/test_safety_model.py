@@ -195,3 +195,32 @@ def test_a_misspelled_key_in_the_semantic_config_fails_at_load_naming_it() -> No
     data["semantic"]["high_treshold"] = data["semantic"].pop("high_threshold")
     with pytest.raises(ValueError, match=r"semantic\.high_treshold"):
         Lexicon.from_mapping(data)
+
+
+# ------------------------------------------------------------------------------------------
+# Body cap: refused before parsing, above what the screen reads
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_body_over_the_cap_gets_413_before_parsing(client: TestClient, settings) -> None:
+    raw = b'{"question": "' + b"a" * (settings.max_body_bytes + 10) + b'"}'
+    response = client.post("/api/ask", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]
+    assert "content-security-policy" in response.headers
+
+
+def test_a_chunked_body_over_the_cap_gets_413(client: TestClient, settings) -> None:
+    def chunks():
+        yield b'{"question": "'
+        for _ in range(settings.max_body_bytes // 4096 + 2):
+            yield b"a" * 4096
+        yield b'"}'
+
+    response = client.post("/api/ask", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_the_cap_leaves_room_for_the_whole_screened_message(settings) -> None:
+    # A screened message of SCREEN_CHARS characters, even as \\u escapes, fits under the cap.
+    assert settings.max_body_bytes >= 3 * SCREEN_CHARS

@@ -591,3 +591,23 @@ def test_a_site_named_in_frame_ancestors_can_embed_the_page(browser, settings: S
     app = app_for(settings, answerer, frame_ancestors=f"'self' {clinic_site.origin}")
     with serve(app) as url:
         assert framed_heading(browser, clinic_site.embed(url)) == "Questions about ketamine therapy"
+
+
+def test_the_check_in_line_is_shown_above_the_answer_with_tappable_numbers(desktop, answerer) -> None:
+    """The safety gate's uncertain band: a normal answer plus the fixed check-in line."""
+    from ketfaq.messages import CHECK_IN
+    from tests.conftest import load_qa
+
+    candidates = [r["question"] for r in load_qa("safety_extra.jsonl") + load_qa()
+                  if r["kind"] in ("answer", "personal_advice")]
+    question = next((q for q in candidates if answerer.gate.classify(q).check_in
+                     and answerer.gate.classify(q).kind is None), None)
+    assert question, "no QA question falls in the check-in band: nothing to show"
+    page, _ = desktop
+    body = ask(page, question)
+    assert body["check_in"] == CHECK_IN
+    line = page.locator(".answer").last.locator(".check-in")
+    assert line.text_content() == CHECK_IN
+    assert line.locator("a[href='tel:988']").count() == 1
+    # First thing in the card after its heading: read before the passages.
+    assert page.locator(".answer").last.locator(":scope > *").nth(1).get_attribute("class") == "check-in"

@@ -17,7 +17,7 @@ from ketfaq import admin
 from ketfaq.answer import Answerer, AnswerResponse, InvalidQuestion, validate_question
 from ketfaq.safety.gate import without_surrogates
 from ketfaq.settings import Settings, get_settings
-from ketfaq.web import RateLimit, SecurityHeaders, mount_web
+from ketfaq.web import BodyLimit, RateLimit, SecurityHeaders, mount_web
 
 __all__ = ["create_app", "load_answerer", "AskRequest"]
 
@@ -106,6 +106,8 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     )
     app.state.settings = settings
     admin.install(app, settings)
+    # Added first, so it runs inside SecurityHeaders: a 413 carries the same headers.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
     rate_limit = RateLimit(settings.rate_limit)
 
@@ -118,7 +120,8 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     @app.post("/api/ask", response_model=AnswerResponse, dependencies=[Depends(rate_limit)],
-              responses={422: {"description": "Invalid question"}, 429: {"description": "Too many questions"}})
+              responses={413: {"description": "Request body over max_body_bytes"},
+                         422: {"description": "Invalid question"}, 429: {"description": "Too many questions"}})
     async def ask(body: AskRequest, answerer: AnswererDep, request: Request,
                   background: BackgroundTasks) -> AnswerResponse:
         """Answer a visitor's question with verbatim passages, the disclaimer and a referral."""

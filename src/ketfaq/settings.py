@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     passage_min_score: float = Field(0.10, ge=-1.0, le=1.0, description="hide weaker passages")
     dedup_threshold: float = Field(0.85, ge=0.0, le=1.0)
     max_question_chars: int = Field(1000, ge=10)
+    max_body_bytes: int = Field(
+        65_536, ge=1024, description="request bodies over this get 413 before parsing; above what "
+        "the crisis screen reads (20,000 characters, up to ~60 KB as JSON)")
 
     # Safety: crisis resources (US default; configurable per country).
     crisis_referral: str = (

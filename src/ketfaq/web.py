@@ -20,7 +20,7 @@ from ketfaq.settings import Settings
 if TYPE_CHECKING:
     from limits import RateLimitItem
 
-__all__ = ["RateLimit", "SecurityHeaders", "content_security_policy", "mount_web", "web_directory"]
+__all__ = ["BodyLimit", "RateLimit", "SecurityHeaders", "content_security_policy", "mount_web", "web_directory"]
 
 # The repository's web/ folder (src layout: src/ketfaq/web.py -> ../../web).
 _BUNDLED_WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -85,6 +85,60 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuse a request body over ``max_bytes`` with 413 before anything parses it.
+
+    A declared Content-Length over the cap is refused at once; a chunked body is counted as it
+    arrives and refused the moment it passes the cap, so memory never holds more than the cap.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def _refuse(self, send: Send) -> None:
+        body = (b'{"detail": "The request is too large: send one question of at most '
+                + str(self.max_bytes // 1024).encode() + b' KB."}')
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._refuse(send)
+                return
+        seen = 0
+        refused = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    # Answer 413 now; the app sees the client go away and its reply is dropped.
+                    refused = True
+                    await self._refuse(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
 
 
 class RateLimit:
