@@ -11,8 +11,8 @@ from ketfaq.safety.text import QUOTES, WORD
 
 __all__ = ["detect_language", "preload_identifier"]
 
-# py3langid's second opinion on text the stopword vote calls English: on the frozen val split it
-# moved Spanish tweets detected as Spanish from 94% to 98% and no English question (docs/SAFETY.md).
+# py3langid's second opinion on text the stopword vote calls English; chosen on the frozen val
+# split (docs/SAFETY.md, "Language").
 _SECOND_OPINION = ("en", "es", "pt", "fr", "it", "de")
 _SECOND_OPINION_MIN = 0.95
 _identifier_lock = threading.Lock()

@@ -89,5 +89,5 @@ def failed_floors(report: dict[str, dict], floors: dict | None = None) -> list[s
             continue
         worse = value > floor if metric.endswith("false_alarms") else value < floor
         if worse:
-            out.append(f"{source} {metric} {value:.3f} misses its floor {floor}")
+            out.append(f"{source} {metric} {value:.3f} misses {floor}")
     return out
