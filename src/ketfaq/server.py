@@ -21,11 +21,15 @@ def serve(host: str, port: int, workers: int = 1, *, log_level: str = "info") ->
     from ketfaq.settings import get_settings
 
     get_settings.cache_clear()  # the worker count is part of the settings
+    # X-Forwarded-For is believed only from the configured proxies: by default from nobody, so a
+    # client can't pick its own rate-limit bucket (uvicorn and gunicorn trust 127.0.0.1 otherwise).
+    trusted = get_settings().trusted_proxies
     if workers == 1 or BaseApplication is object:  # no gunicorn (Windows): uvicorn's own workers
         import uvicorn
 
         uvicorn.run("ketfaq.api:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False)
+                    log_level=log_level, access_log=False, proxy_headers=bool(trusted),
+                    forwarded_allow_ips=trusted or None)
         return
     _Gunicorn({
         "bind": f"{host}:{port}",
@@ -36,7 +40,8 @@ def serve(host: str, port: int, workers: int = 1, *, log_level: str = "info") ->
         "graceful_timeout": 20,
         "loglevel": log_level,
         "accesslog": None,
-        "control_socket_disable": True,  # gunicorn 27's admin socket: one fixed path per user
+        "control_socket_disable": True,
+        "forwarded_allow_ips": trusted,  # "" trusts no proxy  # gunicorn 27's admin socket: one fixed path per user
     }).run()
 
 

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     rate_limit: str = Field(
         "", description="per-client limit on /api/ask in `limits` notation, e.g. '30/minute;300/hour'; "
         "empty disables it")
+    trusted_proxies: str = Field(
+        "", description="comma-separated addresses of reverse proxies whose X-Forwarded-For is "
+        "believed (e.g. '127.0.0.1' for nginx on the same host); empty trusts none")
     admin_token: str = ""
     record_unanswered: bool = True
     unanswered_similarity: float = Field(

@@ -144,8 +144,8 @@ class BodyLimit:
 class RateLimit:
     """A FastAPI dependency answering ``429`` when one client asks too often (moving window, in memory).
 
-    The client is the connection's address; behind a reverse proxy run uvicorn with
-    ``--proxy-headers --forwarded-allow-ips=<proxy>`` so that address is the visitor's.
+    The client is the connection's address; behind a reverse proxy set ``KETFAQ_TRUSTED_PROXIES``
+    to the proxy's address so that ``ketfaq serve`` takes the visitor's from X-Forwarded-For.
     Limits are per process: with N workers a client may ask N times as often.
 
     Example::
