@@ -186,3 +186,22 @@ def test_a_build_failing_while_writing_leaves_the_published_index_serving(own, e
     assert answerer.ask("Is ketamine addictive?").index_version == published
     build_index(own, encoder)
     assert not list((own.index_dir / "versions").glob(".tmp-*"))  # debris pruned by the next build
+
+
+def test_reload_of_a_corrupt_published_index_answers_503_and_keeps_serving(own, encoder) -> None:
+    from fastapi.testclient import TestClient
+
+    own = own.model_copy(update={"reload_interval": 0.0})
+    answerer = Answerer(own, encoder)
+    with TestClient(create_app(own, answerer)) as client:
+        serving = client.get("/api/health").json()["index_version"]
+        edit(own.corpus_dir / ARTICLE, "- Trembling", "- Trembling hands")
+        broken = build_index(own, encoder).version
+        (own.index_dir / "versions" / broken / "vectors.faiss").write_bytes(b"not a faiss index")
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        response = client.post("/api/admin/reload", headers=auth)
+        assert response.status_code == 503, response.text
+        detail = response.json()["detail"]
+        assert broken in detail and serving in detail and "ketfaq index rollback" in detail
+        body = client.post("/api/ask", json={"question": "Is ketamine addictive?"}).json()
+        assert body["index_version"] == serving and body["passages"]

@@ -76,12 +76,23 @@ class UnansweredList(BaseModel):
     groups: list[UnansweredGroupOut]
 
 
-@router.post("/reload", response_model=ReloadResult)
+@router.post("/reload", response_model=ReloadResult,
+             responses={503: {"description": "The published index cannot be loaded; the old one "
+                                             "is still served"}})
 def reload(request: Request) -> ReloadResult:
     """Serve the newly published index now; requests already running finish on the old one."""
     answerer = request.app.state.answerer
     previous = answerer.version
-    changed = answerer.reload()
+    try:
+        changed = answerer.reload()
+    except Exception as exc:  # a corrupt or half-copied version: keep serving, say why
+        published = current_version(request.app.state.settings.index_dir)
+        log.error("reload: cannot load published index %s (%s); still serving %s",
+                  published, exc, previous)
+        raise HTTPException(503, detail=(
+            f"The published index {published} cannot be loaded ({type(exc).__name__}); still "
+            f"serving {previous}. Roll back with `ketfaq index rollback` or rebuild with "
+            "`ketfaq build`.")) from None
     if changed:
         log.info("index reloaded on request: %s -> %s", previous, answerer.version)
     return ReloadResult(reloaded=changed, previous_version=previous, index_version=answerer.version)
