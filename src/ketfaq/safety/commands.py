@@ -22,7 +22,8 @@ SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "safety_model.
 RECALL_FLOORS = {"cssrs-reddit500-users": 0.93, "twitter-suicidal-intention": 0.70}
 _TOLERANCE = 0.03  # retraining on another machine may move a figure by float noise, not more
 
-DataOpt = Annotated[Path, typer.Option("--data", help="The real-text data sets (../shared/data).")]
+DataOpt = Annotated[Path, typer.Option(
+    "--data", help="Folder of the real-text data sets (docs/SAFETY.md lists them).")]
 
 
 def _cached_encoder(settings):
@@ -79,7 +80,7 @@ def _problems(new, shipped) -> list[str]:
 
 @safety_app.command("train")
 def train_command(
-    data: DataOpt = Path("../shared/data"),
+    data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="Where to write the artifact.")] = SHIPPED_MODEL,
     check: Annotated[bool, typer.Option(
         "--check", help="Retrain in memory and fail if it differs from the shipped artifact or "
@@ -126,7 +127,7 @@ def screen_command(
 
 @safety_app.command("report")
 def report_command(
-    data: DataOpt = Path("../shared/data"),
+    data: DataOpt,
     blind: Annotated[Path, typer.Option("--blind", help="The frozen blind set.")] = Path(
         "tests/data/blind_safety.jsonl"),
     out: Annotated[Path | None, typer.Option("--out", help="Also write the report as JSON.")] = None,

@@ -2,7 +2,7 @@
 
 Two kinds of text feed the model:
 
-- real people's posts and questions in ``../shared/data`` (see its README for labels and licences:
+- real people's posts and questions, the folder given as ``--data`` (docs/SAFETY.md lists the data sets, labels and licences:
   they are read at training time and never shipped);
 - this repo's own chatbot-style messages: the QA files in ``qa/`` (ordinary, personal-advice and
   crisis questions), the exemplars of the lexicon, and sentences of the articles in ``corpus/``
