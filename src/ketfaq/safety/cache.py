@@ -14,16 +14,16 @@ from ketfaq.embedding import Encoder
 from ketfaq.prefilter import PREFILTER_VERSION, LiteralPrefilter, required_substrings
 from ketfaq.safety.lexicon import CrisisPattern
 
-__all__ = ["exemplar_vectors", "crisis_prefilter"]
+__all__ = ["cache_file", "crisis_prefilter", "exemplar_vectors", "store_atomically"]
 
 
-def _cache_file(cache_dir: Path, kind: str, suffix: str, parts: list[str]) -> Path:
+def cache_file(cache_dir: Path, kind: str, suffix: str, parts: list[str]) -> Path:
     """Where a start-up cache lives: named by a hash of everything its content depends on."""
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
     return cache_dir / f"{kind}-{key}{suffix}"
 
 
-def _store(path: Path, data: bytes) -> None:
+def store_atomically(path: Path, data: bytes) -> None:
     """Write a cache file atomically; a read-only deployment just recomputes at every start."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +41,7 @@ def exemplar_vectors(encoder: Encoder, texts: list[str], cache_dir: Path) -> np.
     lexicon or the encoder (model, export or variant) changes, so a stale vector is never used.
     """
     fingerprint = getattr(encoder, "fingerprint", getattr(encoder, "variant", ""))
-    path = _cache_file(cache_dir, "exemplars", ".npy", [getattr(encoder, "name", ""), fingerprint, *texts])
+    path = cache_file(cache_dir, "exemplars", ".npy", [getattr(encoder, "name", ""), fingerprint, *texts])
     try:
         cached = np.load(path)
         if cached.shape[0] == len(texts):
@@ -51,7 +51,7 @@ def exemplar_vectors(encoder: Encoder, texts: list[str], cache_dir: Path) -> np.
     vectors = np.asarray(encoder.encode(texts), dtype=np.float32)
     buffer = io.BytesIO()
     np.save(buffer, vectors)
-    _store(path, buffer.getvalue())
+    store_atomically(path, buffer.getvalue())
     return vectors
 
 
@@ -63,7 +63,7 @@ def crisis_prefilter(patterns: list[CrisisPattern], cache_dir: Path) -> LiteralP
     the file; on a hit the patterns are the ones that compiled before, and each is compiled when
     a sentence first needs it. Together that saves ~0.4 s of every start.
     """
-    path = _cache_file(cache_dir, "prefilter", ".json",
+    path = cache_file(cache_dir, "prefilter", ".json",
                        [f"prefilter-v{PREFILTER_VERSION}", *(p.source for p in patterns)])
     try:
         cached = json.loads(path.read_text("utf-8"))
@@ -72,7 +72,7 @@ def crisis_prefilter(patterns: list[CrisisPattern], cache_dir: Path) -> LiteralP
     except (OSError, ValueError):
         pass
     required = [required_substrings(p.check()) for p in patterns]
-    _store(path, json.dumps([sorted(s) if s is not None else None for s in required]).encode())
+    store_atomically(path, json.dumps([sorted(s) if s is not None else None for s in required]).encode())
     return LiteralPrefilter(required)
 
 

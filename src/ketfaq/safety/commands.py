@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +10,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from ketfaq.safety.cache import cache_file, store_atomically
 from ketfaq.settings import get_settings
 
 __all__ = ["safety_app", "SHIPPED_MODEL", "RECALL_FLOORS"]
@@ -35,15 +36,15 @@ def _cached_encoder(settings):
     tag = str(getattr(encoder, "fingerprint", getattr(encoder, "name", "")))
 
     def encode(texts: list[str]) -> np.ndarray:
-        key = hashlib.sha256("\n\x00".join([tag, *texts]).encode("utf-8", "replace")).hexdigest()[:24]
-        path = cache_dir / f"{key}.npy"
-        if path.exists():
+        path = cache_file(cache_dir, "vectors", ".npy", [tag, *texts])
+        try:
             return np.load(path)
+        except (OSError, ValueError):
+            pass
         vectors = np.asarray(encoder.encode(texts, batch_size=32), dtype=np.float32)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, vectors)
-        tmp.replace(path)
+        buffer = io.BytesIO()
+        np.save(buffer, vectors)
+        store_atomically(path, buffer.getvalue())
         return vectors
 
     return encode
