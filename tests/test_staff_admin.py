@@ -123,3 +123,11 @@ def test_question_text_never_reaches_the_log(admin: TestClient, caplog: pytest.L
         for question in [f"{UNANSWERED[0]} {marker}", f"Is ketamine addictive? {marker}"]:
             assert admin.post("/api/ask", json={"question": question}).status_code == 200
     assert caplog.records and marker not in caplog.text
+
+
+def test_wrong_admin_tokens_are_throttled_and_then_even_the_right_one_waits(admin: TestClient) -> None:
+    wrong = {"Authorization": "Bearer wrong-token-wrong-token"}
+    codes = [admin.post("/api/admin/reload", headers=wrong).status_code for _ in range(15)]
+    assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}
+    right = admin.post("/api/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert right.status_code == 429 and right.headers["retry-after"] == "60"

@@ -34,14 +34,34 @@ def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """404 when admin is disabled, 401 without or with a wrong bearer token."""
+    """404 when admin is disabled, 401 without or with a wrong bearer token, 429 once a client
+    has failed ``admin_failure_limit`` times (then even the right token waits: no guessing on)."""
     settings: Settings = request.app.state.settings
     if not settings.admin_token:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+    limiter, limit = _failure_limiter(request.app, settings.admin_failure_limit)
+    client = request.client.host if request.client else "unknown"
+    if not limiter.test(limit, "admin-failures", client):
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            "Too many failed admin sign-ins from this address; try again in a minute.",
+                            headers={"Retry-After": "60"})
     given = credentials.credentials.encode() if credentials else b""
     if not hmac.compare_digest(given, settings.admin_token.encode()):
+        limiter.hit(limit, "admin-failures", client)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "A valid admin bearer token is required.",
                             headers={"WWW-Authenticate": "Bearer"})
+
+
+def _failure_limiter(app: FastAPI, spec: str):
+    """The app's counter of failed admin sign-ins per client (moving window, in memory)."""
+    found = getattr(app.state, "admin_failures", None)
+    if found is None:
+        from limits import parse
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
+        found = app.state.admin_failures = (MovingWindowRateLimiter(MemoryStorage()), parse(spec))
+    return found
 
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])

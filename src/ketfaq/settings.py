@@ -115,6 +115,8 @@ class Settings(BaseSettings):
         "", description="comma-separated addresses of reverse proxies whose X-Forwarded-For is "
         "believed (e.g. '127.0.0.1' for nginx on the same host); empty trusts none")
     admin_token: str = ""
+    admin_failure_limit: str = Field(
+        "10/minute", description="failed admin sign-ins a client may make before it gets 429")
     record_unanswered: bool = True
     unanswered_similarity: float = Field(
         0.85, gt=0.0, le=1.0, description="cosine at which two unanswered questions are grouped")
@@ -160,6 +162,17 @@ class Settings(BaseSettings):
                 raise ValueError("rate_limit must look like '30/minute' or '30/minute;300/hour' "
                                  f"(or be empty to disable it), got {value!r}") from None
         return value.strip()
+
+    @field_validator("admin_failure_limit")
+    @classmethod
+    def _check_failure_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"admin_failure_limit must look like '10/minute', got {value!r}") from None
+        return value
 
     @field_validator("encoder_backend")
     @classmethod
