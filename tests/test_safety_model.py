@@ -157,13 +157,29 @@ def test_a_misspelled_threshold_key_fails_at_load(tmp_path) -> None:
         RiskModel.load(path)
 
 
-def test_saving_and_loading_keeps_every_score() -> None:
+def test_saving_and_loading_keeps_every_score(tmp_path) -> None:
     model = load_model()
     texts = ORDINARY[:20] + ["i cant do this anymore", "quiero morir"]
     vectors = np.random.default_rng(0).normal(size=(len(texts), model.dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    before = model.probabilities(texts, vectors)
-    assert np.all((before > 0) & (before < 1))
+    model.save(tmp_path / "copy.npz")
+    again = RiskModel.load(tmp_path / "copy.npz")
+    np.testing.assert_array_equal(again.probabilities(texts, vectors), model.probabilities(texts, vectors))
+    assert again.thresholds == model.thresholds and again.info == model.info
+
+
+def test_the_gate_scores_a_long_message_as_training_does(answerer, encoder) -> None:
+    """Whole message and its windows, highest wins: the same units training scored."""
+    from ketfaq.safety.model import extra_windows
+    from ketfaq.safety.train import message_scores
+
+    text = _long_ordinary(2500)  # no lexicon hit, so the gate reaches the model
+    vector = encoder.encode([text])
+    trained, n_windows = message_scores(load_model(), [text], vector, encoder.encode)
+    assert n_windows[0] == len(extra_windows(text)) > 1
+    analysis = answerer.gate.analyze(text, vector[0])
+    assert analysis.lexicon_hit is None and analysis.risk > 0
+    assert analysis.risk == pytest.approx(trained[0], abs=1e-5)
 
 
 def test_features_are_deterministic_and_robust_to_a_typo() -> None:

@@ -37,7 +37,7 @@ from ketfaq.embedding import Encoder
 from ketfaq.safety.language import detect_language, preload_identifier
 from ketfaq.safety.lexicon import Lexicon, load_lexicon
 from ketfaq.safety.matching import CrisisMatcher, referral_for_pattern
-from ketfaq.safety.model import Band, RiskModel, load_model, screened_text, windows
+from ketfaq.safety.model import Band, RiskModel, extra_windows, load_model, screened_text
 from ketfaq.safety.semantic import ExemplarScorer
 from ketfaq.safety.text import WORD, normalize, sentences, split_clauses
 from ketfaq.settings import Settings
@@ -251,16 +251,17 @@ class SafetyGate:
     # ---------------------------------------------------------------- internals
 
     def _risk(self, text: str, language: str, vector: np.ndarray) -> tuple[float, Band]:
-        """The learned model's highest window probability, and the band of the message's regime."""
+        """The learned model's highest probability over the whole message and its windows (as in
+        training), and the band of the message's regime."""
         if self._model is None:
             return 0.0, _NEVER
-        units = windows(text)
-        if len(units) == 1:
-            vectors = vector[None, :]
-        else:
-            vectors = np.asarray(self._encoder.encode(units), dtype=np.float32)
-        regime = "spanish" if language == "es" else "long" if len(units) > 1 else "short"
-        return float(np.max(self._model.probabilities(units, vectors))), self._model.band(regime)
+        extra = extra_windows(text)
+        vectors = vector[None, :]
+        if extra:
+            vectors = np.vstack([vectors, np.asarray(self._encoder.encode(extra), dtype=np.float32)])
+        regime = "spanish" if language == "es" else "long" if extra else "short"
+        probabilities = self._model.probabilities([text, *extra], vectors)
+        return float(np.max(probabilities)), self._model.band(regime)
 
     def _vector(self, text: str, given: np.ndarray | None) -> np.ndarray:
         if given is not None:

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ketfaq.safety.features import FEATURES_VERSION, N_FEATURES, hashed_counts
 
-__all__ = ["MODEL_FILE", "RiskModel", "Thresholds", "Regime", "windows", "screened_text", "load_model"]
+__all__ = ["MODEL_FILE", "RiskModel", "Thresholds", "Regime", "extra_windows", "windows",
+           "screened_text", "load_model"]
 
 MODEL_FILE = "safety_model.npz"
 MODEL_FORMAT = 1
@@ -93,6 +94,15 @@ def windows(text: str, size: int = WINDOW_CHARS) -> list[str]:
     if current:
         out.append(current)
     return out
+
+
+def extra_windows(text: str) -> list[str]:
+    """The windows scored besides the whole message: none when it fits in one window.
+
+    The gate and training both score ``[text, *extra_windows(text)]`` and take the highest.
+    """
+    units = windows(text)
+    return units if len(units) > 1 else []
 
 
 @dataclass(frozen=True)

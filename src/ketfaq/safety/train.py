@@ -20,7 +20,7 @@ import numpy as np
 
 from ketfaq.safety.data import Example, load_examples
 from ketfaq.safety.features import N_FEATURES, hashed_counts
-from ketfaq.safety.model import Band, RiskModel, Thresholds, windows
+from ketfaq.safety.model import Band, RiskModel, Thresholds, extra_windows
 
 __all__ = ["TrainConfig", "train", "evaluate", "OWN_NEGATIVE_SOURCES"]
 
@@ -93,14 +93,14 @@ def message_scores(model: RiskModel, texts: Sequence[str], vectors: np.ndarray,
                    encode: Encode) -> tuple[np.ndarray, np.ndarray]:
     """(highest window probability, number of windows) per text, scored as the gate scores."""
     scores = model.probabilities(list(texts), vectors)
-    units = [windows(t) for t in texts]
-    extra = [(i, w) for i, ws in enumerate(units) if len(ws) > 1 for w in ws]
-    if extra:
+    units = [extra_windows(t) for t in texts]
+    extra = [(i, w) for i, ws in enumerate(units) for w in ws]
+    if extra:  # all texts' windows in one batch call
         window_vectors = encode([w for _, w in extra])
         window_scores = model.probabilities([w for _, w in extra], window_vectors)
         for (i, _), p in zip(extra, window_scores):
             scores[i] = max(scores[i], p)
-    return scores, np.array([len(u) for u in units])
+    return scores, np.array([max(1, len(u)) for u in units])
 
 
 def _regime(example: Example, n_windows: int) -> str:
