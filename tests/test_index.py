@@ -38,7 +38,7 @@ def test_manifest_describes_the_build(settings: Settings, built_index) -> None:
     assert manifest["dimension"] == 384
     assert manifest["chunk_count"] == len(index.chunks) == built_index.chunks
     assert len(manifest["corpus_hash"]) == 64 and manifest["built_at"]
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert not index_is_stale(settings)
 
 

@@ -131,7 +131,7 @@ def _tiny_index(texts: list[str], vectors: list[list[float]]) -> LoadedIndex:
     chunks = [Chunk(f"d#{i}", "d", "T", (), t, 0, len(t)) for i, t in enumerate(texts)]
     return LoadedIndex("tiny", {"articles": {}}, chunks, flat, np.arange(len(texts)),
                        matrix.copy(), [[(0, len(t))] for t in texts], [range(i, i + 1) for i in range(len(texts))],
-                       matrix, {})
+                       matrix, {}, np.zeros_like(matrix))
 
 
 def test_dedup_collapses_near_duplicates_so_the_top_passages_differ() -> None:

@@ -47,7 +47,7 @@ __all__ = [
     "rollback",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: heading-path vectors (headings.npy) for the second ranking stage
 _VERSIONS = "versions"
 _CURRENT = "CURRENT"
 
@@ -90,6 +90,7 @@ class LoadedIndex:
     sentence_rows: list[range]
     vectors: np.ndarray
     synonyms: dict[str, list[str]]
+    heading_vectors: np.ndarray  # one row per chunk: its heading path alone (zeros: no heading)
 
     @property
     def chunk_by_id(self) -> dict[str, Chunk]:
@@ -258,6 +259,13 @@ def build_index(
     say(f"embedding {len(texts)} passages and {len(sentences)} sentences")
     vectors, embedded_a = cache.embed(encoder, texts, progress)
     sentence_vectors, embedded_b = cache.embed(encoder, sentences, progress)
+    heading_texts = sorted({" › ".join(c.headings) for c in chunks if c.headings})
+    heading_rows, embedded_c = cache.embed(encoder, heading_texts, progress) if heading_texts else (None, 0)
+    by_heading = {text: heading_rows[i] for i, text in enumerate(heading_texts)}
+    heading_vectors = np.zeros((len(chunks), encoder.dimension), dtype=np.float32)
+    for i, chunk in enumerate(chunks):
+        if chunk.headings:
+            heading_vectors[i] = by_heading[" › ".join(chunk.headings)]
 
     faiss_index = build_ann_index(vectors)  # exact for small corpora, HNSW/IVF for large ones
 
@@ -271,6 +279,7 @@ def build_index(
     if synonyms_path.exists():
         shutil.copyfile(synonyms_path, tmp / SYNONYMS_FILE)
     np.save(tmp / "sentences.npy", sentence_vectors)
+    np.save(tmp / "headings.npy", heading_vectors)
     with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as out:
         for chunk, chunk_spans in zip(chunks, spans):
             record = {
@@ -311,7 +320,7 @@ def build_index(
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
     os.rename(tmp, root / version)
-    cache.save({_text_key(t) for t in texts + sentences})
+    cache.save({_text_key(t) for t in texts + sentences + heading_texts})
     if publish_now:
         publish(index_dir, version)
         _prune(index_dir, keep_versions)
@@ -322,8 +331,8 @@ def build_index(
     return BuildReport(
         version=version,
         chunks=len(chunks),
-        embedded=embedded_a + embedded_b,
-        reused=len(texts) + len(sentences) - embedded_a - embedded_b,
+        embedded=embedded_a + embedded_b + embedded_c,
+        reused=len(texts) + len(sentences) + len(heading_texts) - embedded_a - embedded_b - embedded_c,
         articles_added=sorted(set(articles_meta) - set(old_articles)),
         articles_changed=sorted(
             a for a in set(articles_meta) & set(old_articles)
@@ -430,6 +439,7 @@ def load_index(index_dir: Path, version: str | None = None) -> LoadedIndex:
         sentence_rows=sentence_rows,
         vectors=np.load(directory / "vectors.npy", mmap_mode="r"),
         synonyms=load_synonyms(directory / SYNONYMS_FILE),
+        heading_vectors=np.load(directory / "headings.npy"),
     )
 
 
