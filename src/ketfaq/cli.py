@@ -118,6 +118,9 @@ app.add_typer(corpus_app, name="corpus")
 app.add_typer(index_app, name="index")
 app.add_typer(review_app, name="review")
 app.add_typer(safety_app, name="safety")
+from ketfaq.ranking.commands import rank_app  # noqa: E402
+
+app.add_typer(rank_app, name="rank")
 
 from ketfaq.evaluation.cli import eval_command, qa_app  # noqa: E402  (light: heavy imports are lazy)
 

@@ -18,8 +18,16 @@ import Stemmer
 
 from ketfaq.chunking import Chunk
 from ketfaq.index import LoadedIndex
+from ketfaq.ranking.features import (
+    Candidates,
+    QuestionTerms,
+    chunk_stats,
+    pair_features,
+    question_features,
+)
+from ketfaq.ranking.model import RankingModel
 
-__all__ = ["Hit", "Searcher", "keyword_text", "reciprocal_rank_fusion", "MODES"]
+__all__ = ["Evidence", "Hit", "Searcher", "keyword_text", "reciprocal_rank_fusion", "MODES"]
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -92,6 +100,20 @@ def reciprocal_rank_fusion(rankings: list[np.ndarray | list[int]], size: int, k:
     return ids[np.lexsort((ids, -fused[ids]))], fused
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The ranked passages for a question and whether, on that evidence, the articles answer it.
+
+    ``answerable`` is None when no ranking model is loaded (the caller falls back to a cosine
+    threshold); ``logit`` is the answerability model's score, ``threshold`` its cut.
+    """
+
+    hits: list[Hit]
+    answerable: bool | None
+    logit: float | None = None
+    threshold: float | None = None
+
+
 class Searcher:
     """Search over one loaded index version; immutable after construction, safe across threads.
 
@@ -103,7 +125,8 @@ class Searcher:
 
     def __init__(self, index: LoadedIndex, *, rrf_k: int = 60, candidates: int = 100,
                  dedup_threshold: float = 0.85, bm25_weight: float = 0.5,
-                 heading_weight: int = 3) -> None:
+                 heading_weight: int = 3, ranker: RankingModel | None = None,
+                 rerank_depth: int = 30) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {candidates}")
         if heading_weight < 0:
@@ -113,6 +136,8 @@ class Searcher:
         self.candidates = candidates
         self.dedup_threshold = dedup_threshold
         self.bm25_weight = bm25_weight
+        self.ranker = ranker
+        self.rerank_depth = rerank_depth
         self._row_chunk = np.asarray(index.row_chunk)
         self._vectors = np.asarray(index.vectors, dtype=np.float32)
         first_rows: dict[int, int] = {}
@@ -144,6 +169,83 @@ class Searcher:
             first = _ALNUM_RE.match(phrase)
             pattern = re.compile(rf"(?<![\w]){re.escape(phrase)}(?![\w])")
             self._synonyms.setdefault(first.group() if first else "", []).append((order, pattern, terms))
+
+        self.stats = chunk_stats(index.chunks, self.content_stems, index.sentence_offsets)
+        self._sentence_starts = np.array([r.start for r in index.sentence_rows], dtype=np.int64)
+        self._sentence_counts = np.array([len(r) for r in index.sentence_rows], dtype=np.int64)
+        sections: dict[tuple, int] = {}
+        self._section = np.array([sections.setdefault((c.doc_id, c.headings), len(sections))
+                                  for c in index.chunks], dtype=np.int64)
+
+    def content_stems(self, text: str) -> list[str]:
+        """Stems of the words of ``text`` that are not stopwords, known to the corpus or not."""
+        return [self._stem(w) for w in self._split(text.lower()) if w not in self._stopwords]
+
+    def question_terms(self, question: str) -> QuestionTerms:
+        """The question's content stems with their idf over this index's chunks."""
+        return QuestionTerms.of(self.content_stems(question), self.stats)
+
+    def first_stage(self, question: str, query_vector: np.ndarray, *, n: int = 30,
+                   mode: str = "hybrid") -> Candidates:
+        """The first stage: the top ``n`` dense and top ``n`` BM25 passages (their union), with
+        every score the second stage ranks them by."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        query_vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        dense = self._dense_scores(query_vector)
+        seen = np.flatnonzero(dense > -1.0)
+        dense_order = seen[np.argsort(-dense[seen], kind="stable")]
+        tokens = self.query_tokens(question)
+        bm25 = (np.asarray(self._bm25.get_scores(tokens), dtype=np.float32) if tokens
+                else np.zeros(len(dense), np.float32))
+        bm25_order = np.argsort(-bm25, kind="stable")
+        bm25_order = bm25_order[bm25[bm25_order] > 0]
+        picked: list[np.ndarray] = []
+        if mode in ("hybrid", "dense"):
+            picked.append(dense_order[:n])
+        if mode in ("hybrid", "bm25"):
+            picked.append(bm25_order[:n])
+        ids = np.array(list(dict.fromkeys(np.concatenate(picked).tolist())) if picked else [], dtype=np.int64)
+        missing = ids[dense[ids] <= -1.0]
+        if len(missing):
+            dense[missing] = self._chunk_vectors[missing] @ query_vector
+        dense_rank = np.zeros(len(dense), np.float32)
+        dense_rank[dense_order] = np.arange(1, len(dense_order) + 1)
+        bm25_rank = np.zeros(len(dense), np.float32)
+        bm25_rank[bm25_order] = np.arange(1, len(bm25_order) + 1)
+        sentence_max, sentence_mean = self._sentence_scores(query_vector, ids)
+        section_best = np.full(int(self._section.max()) + 1, -1.0, np.float32)
+        known = dense > -1.0
+        np.maximum.at(section_best, self._section[known], dense[known])
+        return Candidates(
+            ids=ids, dense=dense[ids].astype(np.float32),
+            text_cos=(self._chunk_vectors[ids] @ query_vector).astype(np.float32),
+            sentence_max=sentence_max, sentence_mean=sentence_mean, bm25=bm25[ids],
+            dense_rank=dense_rank[ids], bm25_rank=bm25_rank[ids],
+            heading_cos=(self.index.heading_vectors[ids] @ query_vector).astype(np.float32),
+            section_dense=section_best[self._section[ids]],
+        )
+
+    def _sentence_scores(self, query_vector: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best and mean sentence cosine of each of ``ids`` (0 for a passage without sentences)."""
+        sims = self.index.sentence_vectors @ query_vector
+        counts = self._sentence_counts[ids]
+        has = counts > 0
+        best = np.zeros(len(ids), np.float32)
+        mean = np.zeros(len(ids), np.float32)
+        if has.any() and len(sims):
+            starts = self._sentence_starts[ids][has]
+            # reduceat over the candidates' own sentence ranges, taken in index order
+            order = np.argsort(starts, kind="stable")
+            s_sorted, c_sorted = starts[order], counts[has][order]
+            rows = np.concatenate([np.arange(a, a + c) for a, c in zip(s_sorted, c_sorted)])
+            offsets = np.concatenate([[0], np.cumsum(c_sorted)[:-1]])
+            picked = sims[rows]
+            b, m = np.empty(len(order), np.float32), np.empty(len(order), np.float32)
+            b[order] = np.maximum.reduceat(picked, offsets)
+            m[order] = np.add.reduceat(picked, offsets) / c_sorted
+            best[has], mean[has] = b, m
+        return best, mean
 
     def expand(self, question: str) -> str:
         """The question plus the article terms for any lay words it uses (synonyms file)."""
@@ -189,6 +291,48 @@ class Searcher:
     def search(self, question: str, query_vector: np.ndarray, *, k: int = 3,
                mode: str = "hybrid") -> list[Hit]:
         """The top ``k`` distinct passages for ``question``, best first."""
+        return self.evidence(question, query_vector, k=k, mode=mode).hits
+
+    def evidence(self, question: str, query_vector: np.ndarray, *, k: int = 3,
+                 mode: str = "hybrid") -> Evidence:
+        """The top ``k`` passages and the answerability decision.
+
+        With a ranking model (hybrid mode) the first stage's candidates are re-ranked by it; the
+        single-view modes (``dense``, ``bm25``) stay first-stage only, for comparisons.
+        """
+        if self.ranker is None or mode != "hybrid":
+            return Evidence(self._fused_search(question, query_vector, k=k, mode=mode), None)
+        query_vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        cands = self.first_stage(question, query_vector, n=self.rerank_depth, mode=mode)
+        terms = self.question_terms(question)
+        pairs = pair_features(cands, terms, self.stats)
+        scores = self.ranker.score_pairs(pairs) if len(pairs) else np.zeros(0)
+        logit = self.ranker.answerable_logit(question_features(pairs, scores, terms), query_vector)
+        order = np.argsort(-scores, kind="stable")
+        hits = self._distinct(cands.ids[order].tolist(), cands.dense[order].tolist(),
+                              scores[order].tolist(), query_vector, k)
+        return Evidence(hits, logit >= self.ranker.threshold, logit, self.ranker.threshold)
+
+    def _distinct(self, ids: list[int], dense: list[float], fused: list[float],
+                  query_vector: np.ndarray, k: int) -> list[Hit]:
+        """The first ``k`` of ``ids`` (best first) that are not near-duplicates of a better one."""
+        hits: list[Hit] = []
+        chosen: list[int] = []
+        for idx, cosine, score in zip(ids, dense, fused):
+            if chosen:
+                sims = self._chunk_vectors[chosen] @ self._chunk_vectors[idx]
+                if float(sims.max()) >= self.dedup_threshold:
+                    continue
+            chosen.append(idx)
+            hits.append(Hit(self.index.chunks[idx], float(cosine), float(score),
+                            self._highlight(idx, query_vector)))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _fused_search(self, question: str, query_vector: np.ndarray, *, k: int,
+                      mode: str) -> list[Hit]:
+        """The first stage alone: dense and BM25 lists fused with RRF."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         query_vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
@@ -207,19 +351,8 @@ class Searcher:
         missing = order[dense[order] <= -1.0]
         if len(missing):
             dense[missing] = self._chunk_vectors[missing] @ query_vector
-        hits: list[Hit] = []
-        chosen: list[int] = []
-        for idx in order.tolist():
-            if chosen:
-                sims = self._chunk_vectors[chosen] @ self._chunk_vectors[idx]
-                if float(sims.max()) >= self.dedup_threshold:
-                    continue
-            chosen.append(idx)
-            hits.append(Hit(self.index.chunks[idx], float(dense[idx]), float(fused[idx]),
-                            self._highlight(idx, query_vector)))
-            if len(hits) == k:
-                break
-        return hits
+        ids = order.tolist()
+        return self._distinct(ids, dense[order].tolist(), fused[order].tolist(), query_vector, k)
 
     def _highlight(self, chunk_idx: int, query_vector: np.ndarray) -> tuple[int, int] | None:
         rows = self.index.sentence_rows[chunk_idx]

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     min_score: float = Field(0.22, ge=-1.0, le=1.0, description="cosine below which -> no_match")
     passage_min_score: float = Field(0.10, ge=-1.0, le=1.0, description="hide weaker passages")
     dedup_threshold: float = Field(0.85, ge=0.0, le=1.0)
+    rerank: bool = Field(True, description="re-rank candidates and decide answerability with the "
+                         "learned second stage (docs/RANKING.md); false: RRF order and min_score")
+    rerank_depth: int = Field(30, ge=5, le=200, description="dense and BM25 candidates each fed to the ranker")
+    ranking_model_path: Path | None = Field(None, description="another ranking model artifact (default: the shipped one)")
     max_question_chars: int = Field(1000, ge=10)
     max_body_bytes: int = Field(
         65_536, ge=1024, description="request bodies over this get 413 before parsing; above what "

@@ -1,0 +1,1 @@
+"""The second ranking stage: features of candidate passages, a learned ranker, answerability."""
