@@ -67,12 +67,12 @@ def test_gate_fails_on_a_broken_configuration(settings, answerer, subset, tmp_pa
     answer_only = [r for r in subset if r.kind == "answer"]
     good, broken = evaluate(settings, [QA], tmp_path / "out", records=answer_only, answerer=answerer,
                             gate_path=None, progress=False,
-                            configs=[Config("current"), Config("broken", overrides={"min_score": "0.99"})])
+                            configs=[Config("current"), Config("broken", overrides={"rerank": "false", "min_score": "0.99"})])
     assert good.metrics["all"]["retrieval"]["hit@5"] >= 0.5
     assert broken.metrics["all"]["retrieval"]["hit@5"] == 0.0
     assert (tmp_path / "out" / "compare.md").is_file()
     [gated] = evaluate(settings, [QA], tmp_path / "gated", records=answer_only, answerer=answerer,
-                       gate_path=gate, progress=False, configs=[Config("broken", overrides={"min_score": "0.99"})])
+                       gate_path=gate, progress=False, configs=[Config("broken", overrides={"rerank": "false", "min_score": "0.99"})])
     assert not gated.gate_passed
     failed = {g.check.metric for g in gated.gate if not g.passed}
     # No crisis records in this subset: crisis recall is unmeasured, and the built-in check fails too.

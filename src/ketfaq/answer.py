@@ -115,6 +115,15 @@ class _Snapshot:
     searcher: Searcher
 
 
+def _load_ranker(settings: Settings):
+    """The second-stage model, loaded and validated eagerly (None when ``rerank`` is off)."""
+    if not settings.rerank:
+        return None
+    from ketfaq.ranking.model import load_ranking_model
+
+    return load_ranking_model(settings.ranking_model_path)
+
+
 def normalize_question(question: str) -> str:
     """The cache key of a question: NFKC, case-folded, whitespace collapsed.
 
@@ -170,6 +179,7 @@ class Answerer:
         self.settings = settings
         self.encoder = encoder
         self.gate = SafetyGate(encoder, settings)
+        self.ranker = _load_ranker(settings)
         self._lock = threading.Lock()
         self._snapshot = self._make_snapshot(index or load_index(settings.index_dir))
         self.cache = _ResponseCache(settings.cache_size)
@@ -178,7 +188,8 @@ class Answerer:
         s = self.settings
         searcher = Searcher(index, rrf_k=s.rrf_k, candidates=s.candidates,
                             dedup_threshold=s.dedup_threshold, bm25_weight=s.bm25_weight,
-                            heading_weight=s.bm25_heading_weight)
+                            heading_weight=s.bm25_heading_weight, ranker=self.ranker,
+                            rerank_depth=s.rerank_depth)
         return _Snapshot(index, searcher)
 
     @property
@@ -228,10 +239,13 @@ class Answerer:
         if decision.kind == "out_of_scope":
             return self._respond(decision.kind, question, [], snapshot, decision)
         k = k or settings.top_k
-        hits = snapshot.searcher.search(text, vector, k=max(k, settings.top_k),
-                                        mode=mode or settings.retrieval_mode)
-        # The decision looks at the top_k passages whatever k is, so evaluation at k=5 routes like the API.
-        confident = bool(hits) and max(h.score for h in hits[: settings.top_k]) >= settings.min_score
+        evidence = snapshot.searcher.evidence(text, vector, k=max(k, settings.top_k),
+                                              mode=mode or settings.retrieval_mode)
+        hits = evidence.hits
+        if evidence.answerable is not None:  # the learned answerability model decides
+            confident = bool(hits) and evidence.answerable
+        else:  # no ranking model (or a single-view mode): the top_k passages' best cosine
+            confident = bool(hits) and max(h.score for h in hits[: settings.top_k]) >= settings.min_score
         hits = hits[:k]
         shown = [h for h in hits if h.score >= settings.passage_min_score] if confident else []
         if decision.kind == "personal_advice":
