@@ -30,6 +30,8 @@ SAFETY_DATA="${KETFAQ_SAFETY_DATA:-../shared/data}"
 if [ -d "$SAFETY_DATA" ]; then
   .venv/bin/ketfaq safety train --check --data "$SAFETY_DATA"
   .venv/bin/ketfaq safety report --gate --data "$SAFETY_DATA" --out eval-out/safety-report.json
+  # The second ranking stage: retraining must reproduce the shipped ranker (docs/RANKING.md).
+  .venv/bin/ketfaq rank train --check --data "$SAFETY_DATA"
 elif [ -n "${CI:-}" ]; then
   echo "safety data missing at $SAFETY_DATA: CI must check the safety model" >&2
   exit 1

@@ -157,6 +157,9 @@ def routing_metrics(outcomes: Sequence[Outcome]) -> dict:
     # scope); bad input has no meaning to mistake, and a crisis reply to it is a safe response.
     alarms = [o for o in outcomes if o.expected not in ("crisis", "bad_input") and o.predicted == "crisis"]
     answers = [o for o in outcomes if o.expected == "answer"]
+    # Questions the articles don't answer (out_of_scope records) that were shown passages anyway.
+    uncovered = [o for o in outcomes if o.expected == "out_of_scope"]
+    shown = [o for o in uncovered if o.response and o.response.get("passages")]
     refused = [o for o in answers if o.predicted != "answer"]
     return {
         "n": len(outcomes),
@@ -168,6 +171,8 @@ def routing_metrics(outcomes: Sequence[Outcome]) -> dict:
         "over_refusal": len(refused),
         "over_refusal_rate": _rate(len(refused), len(answers)),
         "over_refusal_ids": [o.id for o in refused],
+        "uncovered_answered_rate": _rate(len(shown), len(uncovered)),
+        "uncovered_answered_ids": [o.id for o in shown],
         "per_kind": per_kind,
         "confusion": matrix,
         "labels": {"expected": list(EXPECTED_KINDS), "predicted": list(PREDICTED_LABELS)},
