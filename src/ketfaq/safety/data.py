@@ -81,8 +81,14 @@ def _shared(data_dir: Path) -> Iterator[Example]:
                           record.get("lang", "en"), record.get("source_label", ""))
 
 
+# The QA files the safety model learns from, named rather than globbed: a QA file added for
+# another model (the ranker's lay and uncovered questions) must not silently retrain this one.
+# Adding one here is a deliberate retrain with its own report (docs/SAFETY.md).
+SAFETY_QA_FILES = ("answers_extra.jsonl", "dev_qa.jsonl", "safety_extra.jsonl", "spanish_extra.jsonl")
+
+
 def _qa(qa_dir: Path) -> Iterator[Example]:
-    for path in sorted(qa_dir.glob("*.jsonl")):
+    for path in (qa_dir / name for name in SAFETY_QA_FILES):
         for line in path.read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             kind, question = record.get("kind"), record.get("question")
