@@ -57,7 +57,8 @@ _ALNUM_RE = re.compile(r"\w+", re.UNICODE)
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A ranked passage with its cosine score and the best-matching sentence span."""
+    """A ranked passage: its cosine to the question (``score``), the score that ordered it
+    (``fused``: the RRF score, or the second stage's logit), and the best-matching sentence span."""
 
     chunk: Chunk
     score: float
@@ -105,13 +106,11 @@ class Evidence:
     """The ranked passages for a question and whether, on that evidence, the articles answer it.
 
     ``answerable`` is None when no ranking model is loaded (the caller falls back to a cosine
-    threshold); ``logit`` is the answerability model's score, ``threshold`` its cut.
+    threshold).
     """
 
     hits: list[Hit]
     answerable: bool | None
-    logit: float | None = None
-    threshold: float | None = None
 
 
 class Searcher:
@@ -171,8 +170,6 @@ class Searcher:
             self._synonyms.setdefault(first.group() if first else "", []).append((order, pattern, terms))
 
         self.stats = chunk_stats(index.chunks, self.content_stems, index.sentence_offsets)
-        self._sentence_starts = np.array([r.start for r in index.sentence_rows], dtype=np.int64)
-        self._sentence_counts = np.array([len(r) for r in index.sentence_rows], dtype=np.int64)
         sections: dict[tuple, int] = {}
         self._section = np.array([sections.setdefault((c.doc_id, c.headings), len(sections))
                                   for c in index.chunks], dtype=np.int64)
@@ -229,12 +226,12 @@ class Searcher:
     def _sentence_scores(self, query_vector: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best and mean sentence cosine of each of ``ids`` (0 for a passage without sentences)."""
         sims = self.index.sentence_vectors @ query_vector
-        counts = self._sentence_counts[ids]
+        counts = self.stats.sentence_counts[ids]
         has = counts > 0
         best = np.zeros(len(ids), np.float32)
         mean = np.zeros(len(ids), np.float32)
         if has.any() and len(sims):
-            starts = self._sentence_starts[ids][has]
+            starts = self.stats.sentence_starts[ids][has]
             # reduceat over the candidates' own sentence ranges, taken in index order
             order = np.argsort(starts, kind="stable")
             s_sorted, c_sorted = starts[order], counts[has][order]
@@ -311,7 +308,7 @@ class Searcher:
         order = np.argsort(-scores, kind="stable")
         hits = self._distinct(cands.ids[order].tolist(), cands.dense[order].tolist(),
                               scores[order].tolist(), query_vector, k)
-        return Evidence(hits, logit >= self.ranker.threshold, logit, self.ranker.threshold)
+        return Evidence(hits, logit >= self.ranker.threshold)
 
     def _distinct(self, ids: list[int], dense: list[float], fused: list[float],
                   query_vector: np.ndarray, k: int) -> list[Hit]:

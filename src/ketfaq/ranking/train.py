@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ketfaq.evaluation.qa import collapse, load_qa
-from ketfaq.ranking.features import pair_features, question_features
+from ketfaq.evaluation.qa import collapse, doc_key, load_qa
+from ketfaq.ranking.features import QuestionTerms, pair_features, question_features
 from ketfaq.ranking.model import RankingModel
 from ketfaq.retrieval import Searcher
 
@@ -38,7 +38,6 @@ EXTERNAL_FILES = ("medquad-questions.jsonl", "gard-consumer-questions.jsonl")
 _ON_TOPIC = re.compile(r"anxi|panic|ketamin|ptsd|stress|phobi|obsessive|\bocd\b|depress", re.I)
 EXTERNAL_SAMPLE = 800
 RANKER_C, ANSWER_C, KEEP_POSITIVES = 1.0, 0.05, 0.96
-ARTICLES_KEY = 3
 
 
 def _bucket(text: str) -> int:
@@ -63,11 +62,11 @@ def _queries(searcher: Searcher, qa_dir: Path) -> list[dict]:
         seen.add(key)
         rel = {j for j, d in enumerate(chunks) if (d.doc_id, d.headings) == key}
         out.append({"id": f"heading:{c.id}", "question": c.headings[-1], "relevant": rel,
-                    "docs": {c.doc_id[:ARTICLES_KEY]}, "group": "faq" if c.question else "heading"})
+                    "docs": {doc_key(c.doc_id)}, "group": "faq" if c.question else "heading"})
     return out
 
 
-def _pairs(searcher: Searcher, question: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, object]:
+def _pairs(searcher: Searcher, question: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, QuestionTerms]:
     cands = searcher.first_stage(question, vector, n=searcher.rerank_depth)
     terms = searcher.question_terms(question)
     return pair_features(cands, terms, searcher.stats), cands.ids, terms
@@ -113,7 +112,7 @@ def train(searcher: Searcher, encode: Callable[[list[str]], np.ndarray], qa_dir:
     def fit_ranker(rows: list[dict]):
         return _fit_logistic(np.vstack([q["X"] for q in rows]), np.concatenate([q["y"] for q in rows]), RANKER_C)
 
-    articles = sorted({c.doc_id[:ARTICLES_KEY] for c in searcher.index.chunks})
+    articles = sorted({doc_key(c.doc_id) for c in searcher.index.chunks})
     folds, per_article = {}, {}
     qa_rows = [q for q in queries if q["group"] == "qa"]
     for art in articles:
