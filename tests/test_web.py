@@ -187,3 +187,17 @@ def test_form_controls_are_labelled() -> None:
     assert html_tag.get("lang") == "en"
     live = [attrs for _, attrs in page.tags if attrs.get("role") == "log" or attrs.get("aria-live")]
     assert live, "new answers must be announced"
+
+
+def test_page_knows_exactly_the_answer_kinds() -> None:
+    """render.js styles each kind: a kind added to (or dropped from) the enum must show up there."""
+    from ketfaq.contract import Kind
+
+    script = (WEB / "render.js").read_text(encoding="utf-8")
+    table = re.search(r"const KIND_CLASS = \{(.*?)\};", script, re.S)
+    assert table, "render.js no longer has its KIND_CLASS table"
+    classes = dict(re.findall(r"(\w+):\s*\"([\w-]+)\"", table.group(1)))
+    assert set(classes) == {k.value for k in Kind}
+    styles = (WEB / "styles.css").read_text(encoding="utf-8")
+    unstyled = [c for k, c in classes.items() if k != Kind.ANSWER and f".{c}" not in styles]
+    assert not unstyled, f"kinds with no style in styles.css: {unstyled}"

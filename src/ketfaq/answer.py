@@ -12,23 +12,18 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
+from ketfaq.contract import AnswerResponse, Highlight, Kind, Passage, Source
 from ketfaq.embedding import Encoder
 from ketfaq.index import LoadedIndex, load_index
-from ketfaq.messages import CHECK_IN, DISCLAIMER, NOTICES, Kind, referral_for
+from ketfaq.messages import CHECK_IN, DISCLAIMER, NOTICES, referral_for
 from ketfaq.retrieval import Hit, Searcher
 from ketfaq.safety import SafetyDecision, SafetyGate
 from ketfaq.safety.gate import readable
 from ketfaq.settings import Settings
 
 __all__ = [
-    "AnswerResponse",
     "Answerer",
-    "Highlight",
     "InvalidQuestion",
-    "Passage",
-    "Source",
     "check_searchable",
     "normalize_question",
     "validate_question",
@@ -64,47 +59,6 @@ def check_searchable(question: str, *, max_chars: int) -> None:
         )
     if "\x00" in question:
         raise InvalidQuestion("The question contains a character that can't be read (NUL).")
-
-
-class Source(BaseModel):
-    """Where a passage comes from."""
-
-    doc_id: str
-    title: str
-    section: str
-    url: str | None
-
-
-class Highlight(BaseModel):
-    """Character offsets, within the passage text, of the sentence that best matches."""
-
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
-
-
-class Passage(BaseModel):
-    """A verbatim slice of an article."""
-
-    text: str
-    source: Source
-    score: float = Field(description="cosine similarity to the question; higher is better")
-    highlight: Highlight | None = None
-
-
-class AnswerResponse(BaseModel):
-    """The response contract of ``POST /api/ask`` (GUIDE §1), plus a few helpful extras."""
-
-    kind: Kind
-    question: str
-    passages: list[Passage]
-    disclaimer: str
-    referral: str
-    notice: str = Field(description="a short fixed sentence introducing the answer")
-    index_version: str
-    language: str = "en"
-    check_in: str | None = Field(
-        None, description="a fixed line with the crisis resources, added when the message worries "
-        "the safety gate without being a crisis; null otherwise")
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,11 +187,11 @@ class Answerer:
         vector = self.encoder.encode([text])[0]
         # Screened before any length check: a long message in distress gets help, not a 422.
         decision = self.gate.classify(text, vector)
-        if decision.kind == "crisis":
-            return self._respond("crisis", question, [], snapshot, decision)
+        if decision.kind == Kind.CRISIS:
+            return self._respond(Kind.CRISIS, question, [], snapshot, decision)
         check_searchable(question, max_chars=settings.max_question_chars)
-        if decision.kind == "out_of_scope":
-            return self._respond(decision.kind, question, [], snapshot, decision)
+        if decision.kind == Kind.OUT_OF_SCOPE:
+            return self._respond(Kind.OUT_OF_SCOPE, question, [], snapshot, decision)
         k = k or settings.top_k
         evidence = snapshot.searcher.evidence(text, vector, k=max(k, settings.top_k),
                                               mode=mode or settings.retrieval_mode)
@@ -248,11 +202,11 @@ class Answerer:
             confident = bool(hits) and max(h.score for h in hits[: settings.top_k]) >= settings.min_score
         hits = hits[:k]
         shown = [h for h in hits if h.score >= settings.passage_min_score] if confident else []
-        if decision.kind == "personal_advice":
-            return self._respond("personal_advice", question, shown, snapshot, decision)
+        if decision.kind == Kind.PERSONAL_ADVICE:
+            return self._respond(Kind.PERSONAL_ADVICE, question, shown, snapshot, decision)
         if not confident:
-            return self._respond("no_match", question, [], snapshot, decision)
-        return self._respond("answer", question, shown, snapshot, decision)
+            return self._respond(Kind.NO_MATCH, question, [], snapshot, decision)
+        return self._respond(Kind.ANSWER, question, shown, snapshot, decision)
 
     def _crisis_referral(self, decision: SafetyDecision) -> str:
         """The crisis help this decision needs, in Spanish first for a Spanish message."""
@@ -263,11 +217,11 @@ class Answerer:
         }.get(decision.referral, (s.crisis_referral, s.crisis_referral_es))
         return f"{spanish}\n\n{english}" if decision.language == "es" else english
 
-    def _respond(self, kind: str, question: str, hits: list[Hit], snapshot: _Snapshot,
+    def _respond(self, kind: Kind, question: str, hits: list[Hit], snapshot: _Snapshot,
                  decision: SafetyDecision) -> AnswerResponse:
         articles = snapshot.index.manifest["articles"]
         language = decision.language
-        referral = (self._crisis_referral(decision) if kind == "crisis"
+        referral = (self._crisis_referral(decision) if kind == Kind.CRISIS
                     else referral_for(kind, crisis_referral=self.settings.crisis_referral))
         passages = [
             Passage(
@@ -292,5 +246,5 @@ class Answerer:
             notice=NOTICES[kind],
             index_version=snapshot.index.version,
             language=language,
-            check_in=CHECK_IN if decision.check_in and kind != "crisis" else None,
+            check_in=CHECK_IN if decision.check_in and kind != Kind.CRISIS else None,
         )

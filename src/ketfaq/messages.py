@@ -5,12 +5,11 @@ Nothing here is generated; staff and clinicians review these texts like article 
 
 from __future__ import annotations
 
-from typing import Literal
+from ketfaq.contract import Kind
 
-__all__ = ["CHECK_IN", "DISCLAIMER", "Kind", "KINDS", "referral_for", "NOTICES"]
+__all__ = ["CHECK_IN", "DISCLAIMER", "KINDS", "referral_for", "NOTICES"]
 
-Kind = Literal["answer", "personal_advice", "no_match", "out_of_scope", "crisis"]
-KINDS: tuple[str, ...] = ("answer", "personal_advice", "no_match", "out_of_scope", "crisis")
+KINDS: tuple[Kind, ...] = tuple(Kind)
 
 DISCLAIMER = (
     "ketfaq shows passages from this clinic's articles for general information only. "
@@ -19,21 +18,22 @@ DISCLAIMER = (
     "without them."
 )
 
-_REFERRALS: dict[str, str] = {
-    "answer": (
+# The crisis referral is not here: it is country-specific, so it comes from settings.
+_REFERRALS: dict[Kind, str] = {
+    Kind.ANSWER: (
         "Questions about your own situation? A clinician at the clinic can talk them through "
         "with you."
     ),
-    "personal_advice": (
+    Kind.PERSONAL_ADVICE: (
         "That depends on your own health and history, so only your own clinician or prescriber "
         "can answer it safely. Please ask them before you change anything; the passages below "
         "are general information, not an answer for you."
     ),
-    "no_match": (
+    Kind.NO_MATCH: (
         "Our articles don't answer that well enough for us to show you a passage. A clinician "
         "at the clinic can answer it for you."
     ),
-    "out_of_scope": (
+    Kind.OUT_OF_SCOPE: (
         "I can only show passages from this clinic's articles about ketamine therapy for "
         "anxiety, in English. For anything else, please contact the clinic and a member of "
         "the team will help. / Solo puedo mostrar textos de los artículos de esta clínica sobre "
@@ -50,20 +50,24 @@ CHECK_IN = (
 )
 
 # Short, kind sentences the web page shows above a referral; never medical content.
-NOTICES: dict[str, str] = {
-    "answer": "Here is what the clinic's articles say.",
-    "personal_advice": "This is a question for your own clinician.",
-    "no_match": "I couldn't find a passage that answers this.",
-    "out_of_scope": "That's outside what I can help with.",
-    "crisis": "Thank you for telling me. You deserve help right now.",
+NOTICES: dict[Kind, str] = {
+    Kind.ANSWER: "Here is what the clinic's articles say.",
+    Kind.PERSONAL_ADVICE: "This is a question for your own clinician.",
+    Kind.NO_MATCH: "I couldn't find a passage that answers this.",
+    Kind.OUT_OF_SCOPE: "That's outside what I can help with.",
+    Kind.CRISIS: "Thank you for telling me. You deserve help right now.",
 }
 
+# A kind without its fixed texts would fail on its first visitor: fail on import instead.
+_missing = [k for k in Kind if k not in NOTICES or (k != Kind.CRISIS and k not in _REFERRALS)]
+if _missing:  # pragma: no cover - a programming error, caught by the first test that imports this
+    raise RuntimeError(f"messages.py: no notice or referral for {_missing}")
 
-def referral_for(kind: str, *, crisis_referral: str) -> str:
+
+def referral_for(kind: Kind | str, *, crisis_referral: str) -> str:
     """The fixed referral for ``kind``; the crisis one comes from settings (country-specific)."""
-    if kind == "crisis":
-        return crisis_referral
     try:
-        return _REFERRALS[kind]
-    except KeyError:
+        kind = Kind(kind)
+    except ValueError:
         raise ValueError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}") from None
+    return crisis_referral if kind == Kind.CRISIS else _REFERRALS[kind]

@@ -24,7 +24,8 @@ import ir_measures
 import numpy as np
 from ir_measures import RR, Success, nDCG
 
-from ketfaq.evaluation.qa import collapse
+from ketfaq.contract import Kind
+from ketfaq.evaluation.qa import QA_KINDS, collapse
 
 __all__ = [
     "ACCEPTED", "EXPECTED_KINDS", "PREDICTED_LABELS", "Outcome",
@@ -32,14 +33,14 @@ __all__ = [
     "invariant_metrics", "latency_metrics", "summarize",
 ]
 
-EXPECTED_KINDS = ("crisis", "answer", "personal_advice", "out_of_scope", "bad_input")
-PREDICTED_LABELS = ("crisis", "answer", "personal_advice", "no_match", "out_of_scope", "invalid", "error")
+# Crisis first: the confusion matrix reads in order of what matters most.
+EXPECTED_KINDS = (Kind.CRISIS, *(k for k in QA_KINDS if k != Kind.CRISIS))
+# What a record can end as: a response kind, or refused (invalid) / failed (error).
+PREDICTED_LABELS = (Kind.CRISIS, *(k for k in Kind if k != Kind.CRISIS), "invalid", "error")
 # out_of_scope means "not answered from the articles": no_match is that too.
 ACCEPTED: dict[str, frozenset[str]] = {
-    "crisis": frozenset({"crisis"}),
-    "answer": frozenset({"answer"}),
-    "personal_advice": frozenset({"personal_advice"}),
-    "out_of_scope": frozenset({"out_of_scope", "no_match"}),
+    **{kind: frozenset({kind}) for kind in QA_KINDS if kind in set(Kind)},
+    Kind.OUT_OF_SCOPE: frozenset({Kind.OUT_OF_SCOPE, Kind.NO_MATCH}),
     "bad_input": frozenset({"invalid"}),
 }
 CUTOFFS = (1, 2, 3, 4, 5)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ketfaq.contract import Kind
 from ketfaq.corpus import Article, load_corpus
 
 __all__ = [
@@ -19,7 +20,9 @@ __all__ = [
     "load_qa", "validate_qa", "doc_key",
 ]
 
-QA_KINDS = ("answer", "crisis", "personal_advice", "out_of_scope", "bad_input")
+# Every response kind but no_match (a QA record expecting "not covered" says out_of_scope, and
+# either passes), plus bad_input for messages that must be refused.
+QA_KINDS = (*(k for k in Kind if k != Kind.NO_MATCH), "bad_input")
 DEFAULT_QA_FILES = ("dev_qa.jsonl", "answers_extra.jsonl", "answers_lay.jsonl", "safety_extra.jsonl",
                     "spanish_extra.jsonl", "uncovered_extra.jsonl")
 # The frozen held-out questions (issue 15): scored by `ketfaq eval`, never trained or tuned on.

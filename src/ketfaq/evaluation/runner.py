@@ -121,7 +121,7 @@ class HttpClient:
 
 def check_invariants(response: dict, bodies: dict[str, str]) -> list[str]:
     """Contract invariants of one response: schema, verbatim passages, fixed disclaimer, referral."""
-    from ketfaq.answer import AnswerResponse
+    from ketfaq.contract import AnswerResponse
 
     failures: list[str] = []
     try:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ketfaq.contract import Kind
 from ketfaq.embedding import Encoder
 from ketfaq.safety.language import detect_language, preload_identifier
 from ketfaq.safety.lexicon import Lexicon, load_lexicon
@@ -44,16 +45,14 @@ from ketfaq.settings import Settings
 
 __all__ = ["Analysis", "SafetyDecision", "SafetyGate", "readable", "without_surrogates"]
 
-CRISIS = "crisis"
-PERSONAL_ADVICE = "personal_advice"
-OUT_OF_SCOPE = "out_of_scope"
+CRISIS, PERSONAL_ADVICE, OUT_OF_SCOPE = Kind.CRISIS, Kind.PERSONAL_ADVICE, Kind.OUT_OF_SCOPE
 
 
 @dataclass(frozen=True, slots=True)
 class SafetyDecision:
     """What the gate decided: ``kind`` is None for an ordinary question (go on to retrieval)."""
 
-    kind: str | None
+    kind: Kind | None
     reason: str
     language: str
     # For a crisis: which help it needs (crisis line, emergency 911, danger from another person).
@@ -213,7 +212,7 @@ class SafetyGate:
                             normalized, language, crisis_score=crisis_score,
                             near_miss_score=near_score, clause_scores=clause_scores, risk=risk)
 
-        def done(kind: str | None, reason: str) -> Analysis:
+        def done(kind: Kind | None, reason: str) -> Analysis:
             return Analysis(
                 SafetyDecision(kind, reason, language, check_in=check_in, risk=risk),
                 normalized, language, crisis_score=crisis_score, near_miss_score=near_score,

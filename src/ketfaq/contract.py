@@ -1,0 +1,65 @@
+"""The response contract of ``POST /api/ask``: the answer kinds and the response model.
+
+This module owns the vocabulary. The fixed texts per kind live in :mod:`ketfaq.messages`, the
+evaluation's labels and the web page's classes are derived from :class:`Kind` (a test fails
+when the page drifts). docs/ARCHITECTURE.md shows how to add a kind.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+__all__ = ["AnswerResponse", "Highlight", "Kind", "Passage", "Source"]
+
+
+class Kind(StrEnum):
+    """What kind of answer a visitor gets; each has a fixed notice and referral."""
+
+    ANSWER = "answer"  # passages that answer the question
+    PERSONAL_ADVICE = "personal_advice"  # about the visitor's own case: general passages + "ask your clinician"
+    NO_MATCH = "no_match"  # in topic, but no passage answers it (staff see it in the unanswered review)
+    OUT_OF_SCOPE = "out_of_scope"  # not about ketamine therapy for anxiety, or not a question for us
+    CRISIS = "crisis"  # emergency referral only, before retrieval
+
+
+class Source(BaseModel):
+    """Where a passage comes from."""
+
+    doc_id: str
+    title: str
+    section: str
+    url: str | None
+
+
+class Highlight(BaseModel):
+    """Character offsets, within the passage text, of the sentence that best matches."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class Passage(BaseModel):
+    """A verbatim slice of an article."""
+
+    text: str
+    source: Source
+    score: float = Field(description="cosine similarity to the question; higher is better")
+    highlight: Highlight | None = None
+
+
+class AnswerResponse(BaseModel):
+    """What every answer carries: its kind, verbatim passages, the disclaimer and a referral."""
+
+    kind: Kind
+    question: str
+    passages: list[Passage]
+    disclaimer: str
+    referral: str
+    notice: str = Field(description="a short fixed sentence introducing the answer")
+    index_version: str
+    language: str = "en"
+    check_in: str | None = Field(
+        None, description="a fixed line with the crisis resources, added when the message worries "
+        "the safety gate without being a crisis; null otherwise")
