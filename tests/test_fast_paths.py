@@ -93,7 +93,7 @@ def test_export_is_cached_by_model_hash(settings) -> None:
 def test_answerer_loads_the_encoder_from_the_configured_model_cache(tmp_path, settings, encoder,
                                                                     built_index) -> None:
     """``load_answerer(settings)`` honours ``settings.model_cache_dir``, not the process-wide one."""
-    from ketfaq.api import load_answerer
+    from ketfaq.runtime import load_answerer
 
     export = Path(encoder.path).resolve().parent
     cache = tmp_path / "models"

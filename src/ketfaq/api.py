@@ -16,11 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from ketfaq import admin
 from ketfaq.answer import Answerer, InvalidQuestion, validate_question
 from ketfaq.contract import AnswerResponse, Kind
+from ketfaq.runtime import load_answerer
 from ketfaq.safety.gate import without_surrogates
 from ketfaq.settings import Settings, get_settings
 from ketfaq.web import BodyLimit, RateLimit, SecurityHeaders, mount_web
 
-__all__ = ["create_app", "load_answerer", "AskRequest"]
+__all__ = ["create_app", "AskRequest"]
 
 log = logging.getLogger("ketfaq.api")
 
@@ -53,18 +54,6 @@ async def get_answerer(request: Request) -> Answerer:
 
 
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
-
-
-def load_answerer(settings: Settings) -> Answerer:
-    """Encoder + published index (built first if there is none) behind the one answer path."""
-    from ketfaq.embedding import encoder_for
-    from ketfaq.index import build_index, current_version
-
-    encoder = encoder_for(settings)
-    if current_version(settings.index_dir) is None:
-        log.info("no index published in %s: building it", settings.index_dir)
-        build_index(settings, encoder)
-    return Answerer(settings, encoder)
 
 
 def _readable(errors: list[dict[str, Any]]) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ketfaq.safety.commands import safety_app
 from ketfaq.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the index pulls in faiss: only the commands that need it import it
+    from ketfaq.index import BuildReport
 
 __all__ = ["app"]
 
@@ -26,7 +29,11 @@ def _build(settings: Settings, *, progress: bool = True) -> None:
     from ketfaq.index import build_index
 
     encoder = encoder_for(settings)
-    report = build_index(settings, encoder, progress=progress, on_stage=lambda m: typer.echo(m, err=True))
+    _print_report(build_index(settings, encoder, progress=progress,
+                              on_stage=lambda m: typer.echo(m, err=True)))
+
+
+def _print_report(report: BuildReport) -> None:
     typer.echo(
         f"published index {report.version}: {report.chunks} passages, "
         f"{report.embedded} texts embedded, {report.reused} reused from cache, {report.seconds:.1f}s"
@@ -63,19 +70,20 @@ def serve(
                                          "(forked after the imports; each encoder gets its share of the cores).")] = 1,
 ) -> None:
     """Serve the API and chat page; builds the index first when it is missing or stale."""
-    from ketfaq.index import index_is_stale
+    from ketfaq.runtime import ensure_index, index_state
     from ketfaq.server import serve as run_server
 
     settings = get_settings()
-    if index_is_stale(settings):
-        typer.echo("index missing or stale: building it first", err=True)
-        if workers == 1:
-            _build(settings)  # the app reuses the encoder this loads
+    if index_state(settings) != "current":
+        if workers == 1:  # built here; the app reuses the encoder this loads
+            if report := ensure_index(settings, say=lambda m: typer.echo(m, err=True)):
+                _print_report(report)
         else:
             # gunicorn forks the workers from this process: none may inherit the build's ONNX
             # Runtime or torch threads, so the build runs in a process of its own.
             import subprocess
 
+            typer.echo("index missing or stale: building it first", err=True)
             code = subprocess.run([sys.executable, "-m", "ketfaq", "build"]).returncode
             if code:
                 raise typer.Exit(code)  # the build said why
@@ -90,7 +98,7 @@ def ask(
 ) -> None:
     """Answer one question through the same path as the API."""
     from ketfaq.answer import InvalidQuestion, validate_question
-    from ketfaq.api import load_answerer
+    from ketfaq.runtime import load_answerer
 
     settings = get_settings()
     try:
@@ -238,7 +246,8 @@ def index_rollback(
     version: Annotated[str | None, typer.Argument(help="Version to publish (default: the one before).")] = None,
 ) -> None:
     """Publish an earlier index version; a running server picks it up within seconds."""
-    from ketfaq.index import IndexError_, index_is_stale, rollback
+    from ketfaq.index import IndexError_, rollback
+    from ketfaq.runtime import index_state
 
     settings = get_settings()
     try:
@@ -247,7 +256,7 @@ def index_rollback(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"published {name}")
-    if index_is_stale(settings):
+    if index_state(settings) == "stale":
         typer.echo("note: the corpus differs from this version, and `ketfaq serve` rebuilds a stale "
                    "index when it starts: fix or restore the article, then `ketfaq build`.", err=True)
 

@@ -110,16 +110,11 @@ def _dirname(name: str) -> str:
 
 
 def _base_answerer(settings: Settings, say: Callable[[str], None]):
-    """The answerer the API would use: the published index, rebuilt first if missing or stale."""
-    from ketfaq.api import load_answerer
-    from ketfaq.index import build_index, index_is_stale
+    """The answerer the API would use: the published index, rebuilt first if missing or stale
+    (as ``ketfaq serve`` would)."""
+    from ketfaq.runtime import load_answerer
 
-    answerer = load_answerer(settings)
-    if index_is_stale(settings):
-        say("index stale: rebuilding it first (as `ketfaq serve` would)")
-        build_index(settings, answerer.encoder)
-        answerer.reload()
-    return answerer
+    return load_answerer(settings, rebuild_stale=True, say=say)
 
 
 COMPARE_COLUMNS = (

@@ -187,9 +187,8 @@ def answerer_for(settings: Settings, config: Config, *, encoder=None, base=None,
     Overrides that change the index build it into ``workdir`` (a temporary directory), never
     into the served ``index/``.
     """
-    from ketfaq.answer import Answerer
     from ketfaq.embedding import encoder_for
-    from ketfaq.index import build_index, current_version
+    from ketfaq.runtime import load_answerer
 
     if not config.overrides and base is not None:
         return base, settings
@@ -204,7 +203,5 @@ def answerer_for(settings: Settings, config: Config, *, encoder=None, base=None,
         encoder = encoder_for(new_settings)
     elif encoder is None:
         encoder = base.encoder if base is not None else encoder_for(new_settings)
-    if config.needs_index and current_version(new_settings.index_dir) is None:
-        say(f"building an index for {config.name} in {new_settings.index_dir}")
-        build_index(new_settings, encoder)
-    return Answerer(new_settings, encoder), new_settings
+    # Its own index is built once, in the workdir; the served one is never rebuilt from here.
+    return load_answerer(new_settings, encoder, say=say), new_settings

@@ -42,16 +42,15 @@ def train_command(
 ) -> None:
     """Rebuild the ranker and answerability model from the corpus and QA files (docs/RANKING.md)."""
     from ketfaq.embedding import encoder_for
-    from ketfaq.index import build_index, index_is_stale, load_index
+    from ketfaq.index import load_index
     from ketfaq.ranking.model import load_ranking_model
     from ketfaq.ranking.train import train
     from ketfaq.retrieval import Searcher
+    from ketfaq.runtime import ensure_index
 
     settings = get_settings()
     encoder = encoder_for(settings)
-    if index_is_stale(settings):
-        typer.echo("index stale: rebuilding it first", err=True)
-        build_index(settings, encoder)
+    ensure_index(settings, encoder, say=lambda m: typer.echo(m, err=True))
     s = settings
     searcher = Searcher(load_index(s.index_dir), rrf_k=s.rrf_k, candidates=s.candidates,
                         dedup_threshold=s.dedup_threshold, bm25_weight=s.bm25_weight,
