@@ -178,7 +178,7 @@ def write_report(res: dict) -> Path:
         "- **ONNX Runtime int8 encoder, no torch when serving** (`ketfaq.onnx_encoder`): the model is exported "
         "once (transformer + mean pooling + normalization in one graph, eager attention so that ONNX Runtime's "
         "transformer optimizer fuses it into Attention, SkipLayerNormalization and BiasGelu kernels), quantized "
-        "with per-channel dynamic int8, and cached in `settings.model_cache_dir` (default `index/models/`) keyed "
+        "with per-channel dynamic int8, and cached in `settings.model_cache_dir` (default `<index_dir>/models/`) keyed "
         "by the model files' hash (remembered by size and mtime, so a start does not re-hash 90 MB). The "
         "feed-forward output projections stay fp32: int8 everywhere was ~20% faster again, but moved the "
         "semantic crisis scores enough to miss two blind crisis records. The fused graph is ~15% faster than "

@@ -26,7 +26,7 @@ onnx = pytest.importorskip("onnxruntime")
 
 
 def _model_cache_dir() -> Path:
-    return get_settings().model_cache_dir  # where the session's encoder fixture exported to
+    return get_settings().resolved_model_cache_dir()  # where the session's encoder fixture exported to
 
 
 def _parity_texts(answerer: Answerer) -> list[str]:

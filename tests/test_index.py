@@ -154,3 +154,10 @@ def test_chunks_file_is_readable_json(settings: Settings, built_index) -> None:
     version_dir = settings.index_dir / "versions" / built_index.version
     records = [json.loads(line) for line in (version_dir / "chunks.jsonl").read_text().splitlines()]
     assert records and {"id", "doc_id", "text", "start", "end", "headings"} <= set(records[0])
+
+
+def test_model_cache_follows_the_index_dir(tmp_path: Path) -> None:
+    """An index kept elsewhere keeps its ONNX export beside it, not in the checkout's index/."""
+    assert Settings(index_dir=tmp_path / "idx").resolved_model_cache_dir() == tmp_path / "idx" / "models"
+    pinned = Settings(index_dir=tmp_path / "idx", model_cache_dir=tmp_path / "models")
+    assert pinned.resolved_model_cache_dir() == tmp_path / "models"

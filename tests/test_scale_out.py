@@ -37,7 +37,7 @@ def test_two_workers_share_the_published_index_and_both_answer(settings, built_i
 
     port = _free_port()
     env = {**os.environ, "KETFAQ_CORPUS_DIR": str(settings.corpus_dir), "KETFAQ_INDEX_DIR": str(settings.index_dir),
-           "KETFAQ_MODEL_CACHE_DIR": str(get_settings().model_cache_dir.resolve()),
+           "KETFAQ_MODEL_CACHE_DIR": str(get_settings().resolved_model_cache_dir().resolve()),
            "KETFAQ_RECORD_UNANSWERED": "false", "KETFAQ_CACHE_SIZE": "0"}
     server = subprocess.Popen(  # the shipped command, as the README gives it
         [str(Path(sys.executable).with_name("ketfaq")), "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -97,7 +97,7 @@ def test_workers_start_on_a_missing_index_and_stop_cleanly(settings, tmp_path) -
     port = _free_port()
     index_dir = tmp_path / "index"
     env = {**os.environ, "KETFAQ_CORPUS_DIR": str(settings.corpus_dir), "KETFAQ_INDEX_DIR": str(index_dir),
-           "KETFAQ_MODEL_CACHE_DIR": str(get_settings().model_cache_dir.resolve()),
+           "KETFAQ_MODEL_CACHE_DIR": str(get_settings().resolved_model_cache_dir().resolve()),
            "KETFAQ_RECORD_UNANSWERED": "false"}
     log = tmp_path / "serve.log"  # a file, not a pipe: the build's progress output can't fill it up
     log_handle = log.open("wb")

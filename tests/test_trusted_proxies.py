@@ -21,7 +21,7 @@ def _serve(settings, extra_env: dict[str, str]):
     port = _free_port()
     env = {**os.environ, "KETFAQ_CORPUS_DIR": str(settings.corpus_dir),
            "KETFAQ_INDEX_DIR": str(settings.index_dir),
-           "KETFAQ_MODEL_CACHE_DIR": str(get_settings().model_cache_dir.resolve()),
+           "KETFAQ_MODEL_CACHE_DIR": str(get_settings().resolved_model_cache_dir().resolve()),
            "KETFAQ_RECORD_UNANSWERED": "false", "KETFAQ_RATE_LIMIT": "10/minute", **extra_env}
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("ketfaq")), "serve", "--host", "127.0.0.1",

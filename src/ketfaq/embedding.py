@@ -76,7 +76,7 @@ def load_encoder(model_path: str, name: str = "all-MiniLM-L6-v2", backend: str =
     """The encoder for ``model_path``, loaded once per process.
 
     ``onnx`` runs the int8 ONNX export (made once, cached in ``cache_dir``, default
-    ``settings.model_cache_dir``) without importing torch; ``auto`` does the same when
+    ``settings.resolved_model_cache_dir()``) without importing torch; ``auto`` does the same when
     onnxruntime is installed and falls back to ``torch`` (sentence-transformers) otherwise.
     """
     if backend not in BACKENDS:
@@ -93,11 +93,11 @@ def load_encoder(model_path: str, name: str = "all-MiniLM-L6-v2", backend: str =
     if cache_dir is None:
         from ketfaq.settings import get_settings
 
-        cache_dir = str(get_settings().model_cache_dir)
+        cache_dir = str(get_settings().resolved_model_cache_dir())
     return OnnxEncoder(ensure_onnx_model(model_path, cache_dir, quantized=True), name=name, threads=threads)
 
 
 def encoder_for(settings: Settings) -> Encoder:
     """The encoder ``settings`` describe (model, backend, export cache, threads), loaded once."""
     return load_encoder(settings.resolved_model_path(), settings.model_name, settings.encoder_backend,
-                        str(settings.model_cache_dir), threads=settings.resolved_encoder_threads())
+                        str(settings.resolved_model_cache_dir()), threads=settings.resolved_encoder_threads())

@@ -111,7 +111,7 @@ def build_fingerprint(settings: Settings, articles: list[Article]) -> str:
         corpus_hash(articles),
         hashlib.sha256(synonyms.read_bytes()).hexdigest() if synonyms.exists() else "",
         settings.model_name,
-        model_hash(settings.resolved_model_path(), memo=settings.model_cache_dir / "digests.json"),
+        model_hash(settings.resolved_model_path(), memo=settings.resolved_model_cache_dir() / "digests.json"),
         str(settings.chunk_size),
         str(settings.chunk_overlap),
         str(FORMAT_VERSION),

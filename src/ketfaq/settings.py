@@ -35,9 +35,10 @@ class Settings(BaseSettings):
     model_path: str = ""
     model_name: str = "all-MiniLM-L6-v2"
     encoder_backend: str = Field("auto", description="auto | torch | onnx")
-    # The ONNX export of the model (made by the first build): inside the index directory by
-    # default, so publishing the index directory ships the encoder the replicas serve with.
-    model_cache_dir: Path = Path("index/models")
+    # The ONNX export of the model (made by the first build) and other derived model files:
+    # empty means ``<index_dir>/models``, so publishing the index directory ships the encoder
+    # the replicas serve with, and an index kept elsewhere keeps its exports beside it.
+    model_cache_dir: Path | None = None
 
     # Chunking (characters). Chosen by measuring on the QA set: see README.
     chunk_size: int = Field(700, ge=100, le=800)
@@ -205,6 +206,10 @@ class Settings(BaseSettings):
             return self.encoder_threads
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return max(1, min(2, cores // self.workers))
+
+    def resolved_model_cache_dir(self) -> Path:
+        """Where model exports and digests go: ``model_cache_dir`` or ``<index_dir>/models``."""
+        return self.model_cache_dir or self.index_dir / "models"
 
     def resolved_model_path(self) -> str:
         """The model directory to load: the configured one or the bundled default."""

@@ -32,7 +32,7 @@ def _cached_encoder(settings):
     from ketfaq.embedding import encoder_for
 
     encoder = encoder_for(settings)
-    cache_dir = settings.model_cache_dir / "safety-train"
+    cache_dir = settings.resolved_model_cache_dir() / "safety-train"
     tag = str(getattr(encoder, "fingerprint", getattr(encoder, "name", "")))
 
     def encode(texts: list[str]) -> np.ndarray:

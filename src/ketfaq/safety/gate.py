@@ -111,12 +111,12 @@ class SafetyGate:
         self._encoder = encoder
         self._lex = lex = lexicon or load_lexicon()
         preload_identifier()
-        self._matcher = CrisisMatcher(lex, settings.model_cache_dir / "safety")
+        self._matcher = CrisisMatcher(lex, settings.resolved_model_cache_dir() / "safety")
         # use_model=False: the rules and exemplars alone (layer tests, ablations in evaluation).
         self._model = (model or load_model(settings.safety_model_path)) if use_model else None
 
         self._exemplars = ExemplarScorer(encoder, lex, settings.crisis_threshold,
-                                         settings.model_cache_dir / "safety")
+                                         settings.resolved_model_cache_dir() / "safety")
         self._dim = self._exemplars.dim
         if self._model is not None and self._model.dim != self._dim:
             raise ValueError(f"safety model expects {self._model.dim}-dimensional vectors, the "
