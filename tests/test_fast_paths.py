@@ -245,7 +245,7 @@ def test_index_kind_follows_corpus_size() -> None:
 
 def test_shipped_corpus_gets_an_exact_index(answerer) -> None:
     assert index_kind(answerer.index.faiss_index) == "flat"
-    assert answerer.index.manifest["index_type"] == "flat"
+    assert answerer.index.manifest.index_type == "flat"
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])

@@ -33,12 +33,12 @@ def warm_index_dir(tmp_path: Path, settings: Settings, built_index) -> Path:
 def test_manifest_describes_the_build(settings: Settings, built_index) -> None:
     index = load_index(settings.index_dir)
     manifest = index.manifest
-    assert manifest["version"] == built_index.version == current_version(settings.index_dir)
-    assert manifest["model_name"] == "all-MiniLM-L6-v2"
-    assert manifest["dimension"] == 384
-    assert manifest["chunk_count"] == len(index.chunks) == built_index.chunks
-    assert len(manifest["corpus_hash"]) == 64 and manifest["built_at"]
-    assert manifest["format_version"] == 2
+    assert manifest.version == built_index.version == current_version(settings.index_dir)
+    assert manifest.model_name == "all-MiniLM-L6-v2"
+    assert manifest.dimension == 384
+    assert manifest.chunk_count == len(index.chunks) == built_index.chunks
+    assert len(manifest.corpus_hash) == 64 and manifest.built_at
+    assert manifest.format_version == 2
     assert not index_is_stale(settings)
 
 
@@ -69,7 +69,7 @@ def test_rebuild_reuses_cached_embeddings(tmp_path: Path, encoder) -> None:
     second = build_index(settings, encoder)
     assert first.embedded > 0 and second.embedded == 0
     assert second.version != first.version
-    assert [m["version"] for m in list_versions(settings.index_dir)][:2] == [second.version, first.version]
+    assert [m.version for m in list_versions(settings.index_dir)][:2] == [second.version, first.version]
 
 
 def test_failed_build_leaves_published_index(tmp_path: Path, encoder, warm_index_dir: Path) -> None:
@@ -146,7 +146,7 @@ def test_embedding_cache_is_kept_per_exact_encoder(tmp_path: Path, encoder, warm
     assert other.embedded > 0
     # Had the cache been shared, the second build would hold the first build's vectors (dot 1).
     assert np.all((first * second).sum(axis=1) < -0.9)
-    assert load_index(settings.index_dir).manifest["encoder_fingerprint"] == OtherWeights.fingerprint
+    assert load_index(settings.index_dir).manifest.encoder_fingerprint == OtherWeights.fingerprint
     assert build_index(settings, encoder).embedded == 0  # the first encoder's cache is untouched
 
 
@@ -161,3 +161,46 @@ def test_model_cache_follows_the_index_dir(tmp_path: Path) -> None:
     assert Settings(index_dir=tmp_path / "idx").resolved_model_cache_dir() == tmp_path / "idx" / "models"
     pinned = Settings(index_dir=tmp_path / "idx", model_cache_dir=tmp_path / "models")
     assert pinned.resolved_model_cache_dir() == tmp_path / "models"
+
+
+def _copy_of_published(settings: Settings, tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "index"
+    shutil.copytree(settings.index_dir, target, ignore=shutil.ignore_patterns("cache", "models"))
+    return target
+
+
+@pytest.mark.parametrize(("damage", "named"), [
+    (lambda m: m.pop("chunk_count"), "chunk_count"),
+    (lambda m: m.update(chunk_size="seven hundred"), "chunk_size"),
+    (lambda m: m.update(chunk_cuont=3), "chunk_cuont"),
+    (lambda m: m["articles"][next(iter(m["articles"]))].pop("title"), "title"),
+])
+def test_a_damaged_manifest_fails_at_start_up_naming_the_key(
+        settings: Settings, encoder, built_index, tmp_path: Path, damage, named: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from ketfaq.api import create_app
+    from ketfaq.index import IndexError_
+
+    index_dir = _copy_of_published(settings, tmp_path)
+    path = index_dir / "versions" / built_index.version / "manifest.json"
+    manifest = json.loads(path.read_text())
+    damage(manifest)
+    path.write_text(json.dumps(manifest))
+    broken = settings.model_copy(update={"index_dir": index_dir,
+                                         "model_cache_dir": settings.resolved_model_cache_dir()})
+    with pytest.raises(IndexError_, match=named), TestClient(create_app(broken)):
+        pass
+    assert index_is_stale(broken)  # so `ketfaq serve` and `ketfaq build` repair it
+
+
+def test_embedding_cache_is_one_file_replaced_whole(settings: Settings, built_index) -> None:
+    """Keys and vectors are written together: a kill between two renames can't pair them wrongly."""
+    caches = [d for d in (settings.index_dir / "cache").iterdir() if d.is_dir()]
+    assert caches
+    for directory in caches:
+        assert sorted(p.name for p in directory.iterdir()) == ["embeddings.npz"]
+        with np.load(directory / "embeddings.npz", allow_pickle=False) as stored:
+            assert len(stored["keys"]) == len(stored["vectors"]) > 0

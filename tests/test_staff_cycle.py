@@ -85,7 +85,7 @@ def test_rollback_publishes_the_previous_version_and_serves_it(staff, encoder) -
     second = build_index(own, encoder)
     assert second.chunks_changed >= 1 and second.articles_changed == ["003-ketamine-for-anxiety"]
     assert answerer.reload() is True and answerer.version == second.version
-    assert [m["version"] for m in list_versions(own.index_dir)][:2] == [second.version, first.version]
+    assert [m.version for m in list_versions(own.index_dir)][:2] == [second.version, first.version]
     assert rollback(own.index_dir) == first.version
     assert answerer.reload() is True and answerer.version == first.version
     assert rollback(own.index_dir, second.version) == second.version

@@ -124,9 +124,9 @@ def versions(request: Request) -> list[VersionInfo]:
     settings: Settings = request.app.state.settings
     published = current_version(settings.index_dir)
     serving = request.app.state.answerer.version
-    return [VersionInfo(version=m["version"], built_at=m.get("built_at", ""),
-                        chunk_count=m.get("chunk_count", 0), articles=len(m.get("articles", {})),
-                        published=m["version"] == published, serving=m["version"] == serving)
+    return [VersionInfo(version=m.version, built_at=m.built_at, chunk_count=m.chunk_count,
+                        articles=len(m.articles), published=m.version == published,
+                        serving=m.version == serving)
             for m in list_versions(settings.index_dir)]
 
 

@@ -219,7 +219,7 @@ class Answerer:
 
     def _respond(self, kind: Kind, question: str, hits: list[Hit], snapshot: _Snapshot,
                  decision: SafetyDecision) -> AnswerResponse:
-        articles = snapshot.index.manifest["articles"]
+        articles = snapshot.index.manifest.articles
         language = decision.language
         referral = (self._crisis_referral(decision) if kind == Kind.CRISIS
                     else referral_for(kind, crisis_referral=self.settings.crisis_referral))
@@ -230,7 +230,7 @@ class Answerer:
                     doc_id=hit.chunk.doc_id,
                     title=hit.chunk.title,
                     section=hit.chunk.section,
-                    url=articles.get(hit.chunk.doc_id, {}).get("url"),
+                    url=meta.url if (meta := articles.get(hit.chunk.doc_id)) else None,
                 ),
                 score=round(hit.score, 4),
                 highlight=Highlight(start=hit.highlight[0], end=hit.highlight[1]) if hit.highlight else None,

@@ -81,8 +81,8 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     async def lifespan(app: FastAPI):
         app.state.answerer = answerer or load_answerer(settings)
         # What start-up built (modules, pydantic-core validators, index, lexicon) lives as long as
-        # the process, yet every full collection walked it: ~60 ms each, mostly pydantic-core's
-        # validators. Frozen, a full collection only sees objects made since.
+        # the process, yet every full collection walked all of it. Frozen, a full collection
+        # only sees objects made since (docs/PERFORMANCE.md).
         gc.collect()
         gc.freeze()
         async with admin.index_watcher(app, settings.reload_interval):
@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
         question = without_surrogates(validate_question(body.question))
         # The answer is CPU-bound: it runs on a worker thread, so the event loop never waits on
         # the encoder. One hop: a sync endpoint would take a second one for FastAPI's response
-        # validation (+4% to +9% answers/s at 32 connections, with the GC freeze above).
+        # validation, which costs throughput under load (docs/PERFORMANCE.md).
         response = await run_in_threadpool(answerer.ask, question)
         if response.kind == Kind.NO_MATCH and settings.record_unanswered:
             background.add_task(admin.record_unanswered, request.app, question)
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
         """Liveness and the index version being served."""
         index = answerer.index
         return Health(status="ok", index_version=index.version, passages=len(index.chunks),
-                      model=index.manifest["model_name"])
+                      model=index.manifest.model_name)
 
     @app.get("/api/suggestions", response_model=Suggestions)
     def suggestions(answerer: AnswererDep, limit: int = 6) -> Suggestions:

@@ -226,9 +226,9 @@ def index_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
         fingerprint = build_fingerprint(settings, load_corpus(settings.corpus_dir))
     except CorpusError:
         fingerprint = None
-    rows = [{"version": m["version"], "published": m["version"] == published,
-             "matches_corpus": m.get("fingerprint") == fingerprint, "built_at": m.get("built_at"),
-             "passages": m.get("chunk_count"), "articles": len(m.get("articles", {}))}
+    rows = [{"version": m.version, "published": m.version == published,
+             "matches_corpus": m.fingerprint == fingerprint, "built_at": m.built_at,
+             "passages": m.chunk_count, "articles": len(m.articles)}
             for m in list_versions(settings.index_dir)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
