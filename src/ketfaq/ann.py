@@ -2,10 +2,10 @@
 
 All indexes use inner product on unit vectors, so scores are cosines for every kind and the
 retrieval code (which only calls ``faiss_index.search``) works unchanged. The choice comes from
-``bench/scaling.py`` (docs/PERFORMANCE.md) on 2 cores: exact search is a few milliseconds at
-10k vectors but tens at 100k; there IVF matched HNSW's recall@10 while building 3-4x faster,
-searching faster and taking less memory, so ``auto`` picks IVF above ``FLAT_MAX``. HNSW stays
-available as an explicit kind.
+``bench/scaling.py`` (figures in docs/PERFORMANCE.md): exact search grows linearly with the
+corpus, and at large sizes IVF matched HNSW's recall@10 while building faster, searching
+faster and taking less memory, so ``auto`` picks IVF above ``FLAT_MAX``. HNSW stays available
+as an explicit kind.
 
 Example::
 

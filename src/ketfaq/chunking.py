@@ -25,7 +25,7 @@ _HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _SENTENCE_END = r"(?:(?<=[.!?…])|(?<=[.!?…][\"”’)\]]))\s+"
 _SEPARATORS = ["\n\n", "\n", _SENTENCE_END, r"(?<=[;:])\s+", r"\s+"]
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?…])[\"”’)\]]?\s+|\n+")
-# What a visitor reads at a glance (GUIDE §1): no chunk is ever longer than this.
+# What a visitor reads at a glance (the response contract, README "The API"): no chunk is ever longer than this.
 MAX_PASSAGE_CHARS = 800
 
 

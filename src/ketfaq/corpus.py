@@ -19,7 +19,7 @@ SYNONYMS_FILE = "synonyms.yaml"
 
 REQUIRED_FIELDS = ("id", "title", "publisher", "url", "reviewed")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
-# libyaml's C loader when present (same documents, same errors): the Python one is ~10x slower.
+# libyaml's C loader when present (same documents, same errors): the Python one is much slower.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
 

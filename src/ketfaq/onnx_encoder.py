@@ -8,7 +8,7 @@ so only the first build on a machine imports torch. Serving loads the cached ``.
 Example::
 
     path = ensure_onnx_model(model_dir, cache_dir, quantized=True)
-    encoder = OnnxEncoder(path, tokenizer_file=path.parent / "tokenizer.json")
+    encoder = OnnxEncoder(path)  # the tokenizer is read from beside the export
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def onnx_available() -> bool:
 def model_hash(model_path: str | Path, *, memo: Path | None = None) -> str:
     """SHA-256 over the model's weights, config and tokenizer: the cache key of its exports.
 
-    Hashing the 90 MB of weights costs ~80 ms of every start; with ``memo`` (a JSON file) a
+    Hashing the weights on every start would be noticeable; with ``memo`` (a JSON file) a
     file's digest is reused while its size and modification time are unchanged.
     """
     root = Path(model_path)
@@ -129,8 +129,8 @@ def _export_fp32(model_path: Path, target: Path) -> None:
 def _fuse(onnx_path: Path, model_path: Path) -> None:
     """Rewrite the export with ONNX Runtime's BERT fusions (Attention, SkipLayerNorm, BiasGelu).
 
-    Measured on 2 cores: fused int8 questions ~15% faster than the unfused graph, and the
-    session loads in ~70 ms instead of ~160 ms (the optimizations are done once, here).
+    The fused graph answers faster and its session loads faster than the unfused one, because the
+    optimizations are done once, here (figures in docs/PERFORMANCE.md).
     """
     from onnxruntime.transformers import optimizer
 
@@ -144,11 +144,10 @@ def _fuse(onnx_path: Path, model_path: Path) -> None:
 def _ffn_output_matmuls(onnx_path: Path) -> list[str]:
     """The feed-forward output projections: where int8 hurts parity most, so they stay fp32.
 
-    Measured on the fused graph: int8 everywhere was ~20% faster per question on one thread but
-    lowered the worst cosine to PyTorch on the QA questions from 0.982 to 0.971, enough to move
-    two blind crisis records under the semantic thresholds of the safety gate. A scale per token
-    row (the [CLS] row's activations are ~6x the others') kept the mean cosine but not the worst
-    (0.978), so these stay fp32 (docs/PERFORMANCE.md).
+    int8 everywhere was faster per question but lowered the worst cosine to PyTorch on the QA
+    questions enough to move blind crisis records under the semantic thresholds of the safety
+    gate; a scale per token row (the [CLS] row's activations are far larger than the others')
+    kept the mean cosine but not the worst, so these stay fp32 (docs/PERFORMANCE.md).
     """
     import onnx
 
@@ -222,8 +221,7 @@ class OnnxEncoder:
         self._tokenizer.enable_truncation(max_length=int(meta["max_seq_length"]))
         self._tokenizer.no_padding()
         options = ort.SessionOptions()
-        # The export is fused already (see _fuse): ENABLE_ALL ran no faster and took ~90 ms more
-        # to load the session.
+        # The export is fused already (see _fuse): ENABLE_ALL ran no faster and loaded slower.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         # settings.resolved_encoder_threads(): this worker's share of the cores, at most 2 (2 for
         # one worker on 2 cores: lower latency for one question). No spin-waiting between calls,

@@ -81,7 +81,7 @@ class LiteralPrefilter:
     """Which of ``patterns`` might match a text (indices, in order); built once, thread-safe.
 
     ``required`` is :func:`required_substrings` of each pattern (None: always run it); parsing
-    ~330 patterns takes ~0.2 s, so callers may compute it once and cache it.
+    every pattern is slow next to a start-up, so callers may compute it once and cache it.
     """
 
     def __init__(self, required: list[frozenset[str] | None]) -> None:

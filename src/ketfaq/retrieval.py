@@ -152,7 +152,7 @@ class Searcher:
         self._bm25 = bm25s.BM25(csc_backend="numpy")  # whether or not scipy was imported first
         self._bm25.index(corpus_ids, show_progress=False)
         # Questions are tokenized exactly as bm25s tokenizes the corpus (same splitter,
-        # stopwords, stemmer and stem ids), without its per-call progress bar (~0.1 ms) and
+        # stopwords, stemmer and stem ids), without its per-call progress bar and
         # without growing its word caches with every word a visitor types.
         self._split = self._tokenizer.splitter
         self._stopwords = frozenset(self._tokenizer.stopwords or ())

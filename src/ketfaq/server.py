@@ -3,8 +3,8 @@
 With ``workers > 1`` gunicorn imports ketfaq and builds the app once (``preload_app``), then forks
 the workers; each loads the published index and its own encoder session at start-up (the
 lifespan). Forking after the imports makes two workers answer their first question as soon as
-one uvicorn process does (~1.8 s on 2 cores), where uvicorn's own ``--workers`` spawns fresh
-interpreters that import everything again (~2.9 s). Each worker is told the worker count
+one uvicorn process does, where uvicorn's own ``--workers`` spawns fresh interpreters that
+import everything again (docs/PERFORMANCE.md). Each worker is told the worker count
 (``KETFAQ_WORKERS``) so that its encoder takes only its share of the cores.
 """
 

@@ -47,15 +47,14 @@ class Settings(BaseSettings):
 
     # Retrieval.
     top_k: int = Field(3, ge=1, le=10)
-    # Measured on dev_qa plus two held-out answer sets (see README "Retrieval settings").
+    # Chosen on the tuning QA sets, never the held-out one (README "Retrieval").
     candidates: int = Field(100, ge=5, le=200, description="ranked list length fed to the fusion")
     rrf_k: int = Field(60, ge=1)
     bm25_weight: float = Field(0.5, ge=0.0, le=2.0, description="weight of BM25 in the fusion")
     bm25_heading_weight: int = Field(3, ge=0, le=10, description="times BM25 counts a heading path")
     retrieval_mode: str = Field("hybrid", description="hybrid | dense | bm25")
-    # Cosine similarity of the best of the top_k passages, higher is better. On 211 answerable
-    # questions 1 scores below 0.22 (0.15); unrelated questions score <= 0.14 (one 0.27 of 30);
-    # clinic-logistics questions the articles don't cover ("parking?") land at 0.20-0.22.
+    # Only with rerank off (the first version's rule): the best cosine among the top_k passages
+    # below which the articles are taken not to answer.
     min_score: float = Field(0.22, ge=-1.0, le=1.0, description="cosine below which -> no_match")
     passage_min_score: float = Field(0.10, ge=-1.0, le=1.0, description="hide weaker passages")
     dedup_threshold: float = Field(0.85, ge=0.0, le=1.0)
@@ -198,9 +197,9 @@ class Settings(BaseSettings):
     def resolved_encoder_threads(self) -> int:
         """Threads per question: ``encoder_threads`` if set, else this worker's share of the cores.
 
-        Measured on 2 cores: one worker with 2 threads answers a lone question fastest (encoder
-        ~4.6 vs ~6.4 ms); two workers with one thread each give ~20% more answers/s at 32
-        connections than either two workers with two threads or one worker (docs/PERFORMANCE.md).
+        One worker with two threads answers a lone question fastest; two workers with one thread
+        each answer the most per second under load, more than two workers with two threads each
+        or one worker (figures in docs/PERFORMANCE.md).
         """
         if self.encoder_threads:
             return self.encoder_threads

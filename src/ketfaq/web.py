@@ -157,7 +157,7 @@ class RateLimit:
     def __init__(self, spec: str) -> None:
         self.items: list[RateLimitItem] = []
         if not spec.strip():
-            return  # off (the default): `limits` is not even imported, ~30 ms of every start
+            return  # off (the default): `limits` is not even imported at start
         from limits import parse_many
         from limits.storage import MemoryStorage
         from limits.strategies import MovingWindowRateLimiter

@@ -37,7 +37,7 @@ def store_atomically(path: Path, data: bytes) -> None:
 def exemplar_vectors(encoder: Encoder, texts: list[str], cache_dir: Path) -> np.ndarray:
     """Exemplar vectors in one batch call, cached on disk per encoder and exemplar list.
 
-    Embedding ~250 exemplars took ~1.7 s of every cold start; the cache key changes whenever the
+    Embedding every exemplar would dominate a cold start; the cache key changes whenever the
     lexicon or the encoder (model, export or variant) changes, so a stale vector is never used.
     """
     fingerprint = getattr(encoder, "fingerprint", getattr(encoder, "variant", ""))
@@ -61,7 +61,7 @@ def crisis_prefilter(patterns: list[CrisisPattern], cache_dir: Path) -> LiteralP
     The cache is keyed by the patterns themselves and the analysis version. On a miss (a new or
     edited lexicon) every pattern is compiled, so a broken one stops the start with its place in
     the file; on a hit the patterns are the ones that compiled before, and each is compiled when
-    a sentence first needs it. Together that saves ~0.4 s of every start.
+    a sentence first needs it, which keeps the compilation out of every start.
     """
     path = cache_file(cache_dir, "prefilter", ".json",
                        [f"prefilter-v{PREFILTER_VERSION}", *(p.source for p in patterns)])

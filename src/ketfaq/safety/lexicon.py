@@ -43,8 +43,8 @@ class CrisisPattern:
     @property
     def regex(self) -> re.Pattern[str]:
         """Compiled on first use: with the prefilter most patterns are rarely needed, and compiling
-        all ~340 took ~0.25 s of every start. :class:`SafetyGate` checks them all when the
-        lexicon changes (see ``_crisis_prefilter``)."""
+        all of them slowed every start. The prefilter cache compiles them all whenever the
+        lexicon changes (``safety/cache.py``), so a broken pattern still stops the start."""
         return _compiled(self.source)
 
     def check(self) -> re.Pattern[str]:
@@ -245,7 +245,7 @@ def load_lexicon(path: str | None = None) -> Lexicon:
     else:
         text = Path(path).read_text(encoding="utf-8")
         source = str(path)
-    # libyaml's C loader when present: the pure-Python one took ~2 s of every cold start.
+    # libyaml's C loader when present: the pure-Python one dominated a cold start.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return Lexicon.from_mapping(yaml.load(text, Loader=loader), source=source)
 
