@@ -213,6 +213,34 @@ def test_a_misspelled_key_in_the_semantic_config_fails_at_load_naming_it() -> No
         Lexicon.from_mapping(data)
 
 
+def _shipped_lexicon_data() -> dict:
+    import yaml
+
+    text = (Path(__file__).resolve().parents[1] / "src/ketfaq/data/safety_lexicon.yaml").read_text("utf-8")
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+@pytest.mark.parametrize(("damage", "named"), [
+    # an option of a crisis group misspelled would silently mean its default (negatable: true)
+    (lambda d: d["crisis_patterns"][0].update(negateable=False), r"crisis_patterns\[suicidal-intent\]\.negateable"),
+    (lambda d: d["crisis_patterns"][0].update(scope="messages"), r"crisis_patterns\[suicidal-intent\]\.scope"),
+    (lambda d: d["crisis_patterns"][0].update(past_guard="sometimes"), r"crisis_patterns\[suicidal-intent\]\.past_guard"),
+    (lambda d: d["personal_advice"]["rules"][0].update(any=d["personal_advice"]["rules"][0].pop("all")),
+     r"personal_advice\.rules\[own-dose\]\.all.*personal_advice\.rules\[own-dose\]\.any"),
+    (lambda d: d["out_of_scope"]["offtopic_semantic"].update(treshold=0.5), r"out_of_scope\.offtopic_semantic\.treshold"),
+    (lambda d: d["negation"]["negators"].append(False), r"negation\.negators.*quote words"),
+    (lambda d: d.pop("past"), r"past: Field required"),
+    (lambda d: d.update(version=2), r"version"),
+])
+def test_a_misspelled_or_wrong_lexicon_key_fails_at_load_naming_its_place(damage, named: str) -> None:
+    from ketfaq.safety.lexicon import Lexicon
+
+    data = _shipped_lexicon_data()
+    damage(data)
+    with pytest.raises(ValueError, match=named):
+        Lexicon.from_mapping(data, source="edited.yaml")
+
+
 # ------------------------------------------------------------------------------------------
 # Body cap: refused before parsing, above what the screen reads
 # ------------------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ketfaq.prefilter import required_substrings
+from ketfaq.safety.lexicon_schema import validate_lexicon
 
 __all__ = ["Lexicon", "OfftopicConfig", "SemanticConfig", "load_lexicon"]
 
@@ -73,14 +74,6 @@ def _expand(pattern: str, macros: dict[str, str]) -> str:
     return pattern
 
 
-def _words(items: Any, where: str) -> frozenset[str]:
-    # YAML reads a bare no / yes / on / off as a boolean: insist on strings so a word is never lost.
-    bad = [w for w in items if not isinstance(w, str)]
-    if bad:
-        raise ValueError(f"{where}: non-text entries {bad!r} (quote words like \"no\" in YAML)")
-    return frozenset(items)
-
-
 def _compile(pattern: str, macros: dict[str, str], where: str) -> re.Pattern[str]:
     try:
         return re.compile(_expand(pattern, macros))
@@ -109,16 +102,6 @@ class OfftopicConfig(BaseModel):
 
     threshold: float = 0.45
     margin: float = 0.1
-
-
-def _typed(model: type[BaseModel], section: dict[str, Any], where: str, skip: tuple[str, ...] = ()):
-    """``section`` (less its exemplar lists) as ``model``, or a ValueError naming the bad key."""
-    values = {k: v for k, v in section.items() if not k.endswith("exemplars") and k not in skip}
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"safety lexicon: {problems}") from None
 
 
 @dataclass(frozen=True)
@@ -160,78 +143,65 @@ class Lexicon:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: str = "") -> Lexicon:
-        macros: dict[str, str] = {k: str(v) for k, v in (data.get("macros") or {}).items()}
-        replacements = tuple(
-            (re.compile(pat), rep) for pat, rep in data["normalization"]["replacements"]
-        )
-        crisis: list[CrisisPattern] = []
-        for group in data["crisis_patterns"]:
-            gid, lang = group["id"], group.get("lang", "en")
-            for i, pat in enumerate(group["patterns"]):
-                crisis.append(
-                    CrisisPattern(
-                        id=gid,
-                        lang=lang,
-                        source=_expand(pat, macros),
-                        where=f"crisis_patterns[{gid}/{lang}][{i}]",
-                        negatable=bool(group.get("negatable", True)),
-                        past_guard=bool(group.get("past_guard", True)),
-                        habitual_guard=bool(group.get("habitual_guard", False)),
-                        negation_probe=bool(group.get("negation_probe", False)),
-                        message_scope=group.get("scope", "sentence") == "message",
-                    )
-                )
-        neg = data["negation"]
-        sem = data["semantic"]
-        oos = data["out_of_scope"]
-        pa = data["personal_advice"]
-        pa_macros = {**macros, **{k: str(v) for k, v in (pa.get("macros") or {}).items()}}
-        rules = tuple(
-            _Rule(
-                id=r["id"],
-                all_of=tuple(
-                    _compile(p, pa_macros, f"personal_advice.rules[{r['id']}]") for p in r["all"]
-                ),
+        """Compile the parsed YAML, after checking its shape (a bad key raises, naming it)."""
+        f = validate_lexicon(data, source or "(mapping)")
+        macros = f.macros
+        crisis = tuple(
+            CrisisPattern(
+                id=group.id,
+                lang=group.lang,
+                source=_expand(pat, macros),
+                where=f"crisis_patterns[{group.id}/{group.lang}][{i}]",
+                negatable=group.negatable,
+                past_guard=group.past_guard,
+                habitual_guard=group.habitual_guard,
+                negation_probe=group.negation_probe,
+                message_scope=group.scope == "message",
             )
-            for r in pa["rules"]
+            for group in f.crisis_patterns
+            for i, pat in enumerate(group.patterns)
         )
-        lang = data["language"]
+        sem, oos, pa, lang = f.semantic, f.out_of_scope, f.personal_advice, f.language
+        pa_macros = {**macros, **pa.macros}
+        rules = tuple(
+            _Rule(id=r.id, all_of=tuple(_compile(p, pa_macros, f"personal_advice.rules[{r.id}]")
+                                        for p in r.all))
+            for r in pa.rules
+        )
+        replacements = tuple((re.compile(pat), rep) for pat, rep in f.normalization.replacements)
         return cls(
             replacements=replacements,
             replacement_strings=tuple(required_substrings(p) for p, _ in replacements),
-            crisis=tuple(crisis),
-            negators=_words(neg["negators"], "negation.negators"),
-            fillers=_words(neg["fillers"], "negation.fillers"),
-            boundaries=re.compile(neg["boundaries"]),
-            past_distant=re.compile(data["past"]["distant"]),
-            past_recent=re.compile(data["past"]["recent"]),
-            habitual_markers=re.compile(data["habitual"]["markers"]),
-            habitual_now=re.compile(data["habitual"]["now"]),
-            crisis_exemplars=tuple(str(x) for x in sem["crisis_exemplars"]),
-            near_miss_exemplars=tuple(str(x) for x in sem["near_miss_exemplars"]),
-            semantic=_typed(SemanticConfig, sem, "semantic", skip=("soft_cues", "informational_cues")),
-            soft_cues=re.compile(sem["soft_cues"]),
-            informational_cues=re.compile(sem["informational_cues"]),
-            injection=tuple(
-                _compile(p, macros, "out_of_scope.injection") for p in oos["injection"]
-            ),
-            opinion=tuple(_compile(p, macros, "out_of_scope.opinion") for p in oos["opinion"]),
-            writing=tuple(_compile(p, macros, "out_of_scope.writing") for p in oos["writing"]),
-            offtopic_terms=re.compile(oos["offtopic_terms"]),
-            domain_terms=re.compile(oos["domain_terms"]),
-            offtopic_semantic=_typed(OfftopicConfig, oos["offtopic_semantic"],
-                                     "out_of_scope.offtopic_semantic"),
-            domain_exemplars=tuple(oos["offtopic_semantic"]["domain_exemplars"]),
-            offtopic_exemplars=tuple(oos["offtopic_semantic"]["offtopic_exemplars"]),
-            first_person=re.compile(pa["first_person"]),
+            crisis=crisis,
+            negators=frozenset(f.negation.negators),
+            fillers=frozenset(f.negation.fillers),
+            boundaries=re.compile(f.negation.boundaries),
+            past_distant=re.compile(f.past.distant),
+            past_recent=re.compile(f.past.recent),
+            habitual_markers=re.compile(f.habitual.markers),
+            habitual_now=re.compile(f.habitual.now),
+            crisis_exemplars=tuple(sem.crisis_exemplars),
+            near_miss_exemplars=tuple(sem.near_miss_exemplars),
+            semantic=SemanticConfig.model_validate(sem.model_dump(
+                exclude={"soft_cues", "informational_cues", "crisis_exemplars", "near_miss_exemplars"})),
+            soft_cues=re.compile(sem.soft_cues),
+            informational_cues=re.compile(sem.informational_cues),
+            injection=tuple(_compile(p, macros, "out_of_scope.injection") for p in oos.injection),
+            opinion=tuple(_compile(p, macros, "out_of_scope.opinion") for p in oos.opinion),
+            writing=tuple(_compile(p, macros, "out_of_scope.writing") for p in oos.writing),
+            offtopic_terms=re.compile(oos.offtopic_terms),
+            domain_terms=re.compile(oos.domain_terms),
+            offtopic_semantic=OfftopicConfig(threshold=oos.offtopic_semantic.threshold,
+                                             margin=oos.offtopic_semantic.margin),
+            domain_exemplars=tuple(oos.offtopic_semantic.domain_exemplars),
+            offtopic_exemplars=tuple(oos.offtopic_semantic.offtopic_exemplars),
+            first_person=re.compile(pa.first_person),
             personal_rules=rules,
-            stopwords={
-                k: _words(v, f"language.stopwords.{k}") for k, v in lang["stopwords"].items()
-            },
-            marker_chars={k: str(v) for k, v in (lang.get("marker_chars") or {}).items()},
-            neutral=_words(lang.get("neutral") or (), "language.neutral"),
-            min_language_hits=int(lang.get("min_hits", 2)),
-            foreign_spelling=re.compile(lang.get("foreign_spelling") or r"(?!x)x"),
+            stopwords={k: frozenset(v) for k, v in lang.stopwords.items()},
+            marker_chars=dict(lang.marker_chars),
+            neutral=frozenset(lang.neutral),
+            min_language_hits=lang.min_hits,
+            foreign_spelling=re.compile(lang.foreign_spelling),
             source=source,
         )
 
