@@ -22,8 +22,6 @@ from ketfaq.settings import get_settings
 
 from .conftest import ROOT, load_qa
 
-onnx = pytest.importorskip("onnxruntime")
-
 
 def _model_cache_dir() -> Path:
     return get_settings().resolved_model_cache_dir()  # where the session's encoder fixture exported to

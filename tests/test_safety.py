@@ -23,25 +23,18 @@ from ketfaq.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRA_QA = REPO / "qa" / "safety_extra.jsonl"
-DEV_QA_CANDIDATES = (REPO / "qa" / "dev_qa.jsonl", Path("/work/shared/qa/dev_qa.jsonl"))
+DEV_QA = REPO / "qa" / "dev_qa.jsonl"
 
 
-def _dev_qa_path() -> Path | None:
-    return next((p for p in DEV_QA_CANDIDATES if p.is_file()), None)
-
-
-def _load(path: Path | None) -> list[dict]:
-    if path is None:
-        return []
+def _load(path: Path) -> list[dict]:
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-DEV = _load(_dev_qa_path())
+DEV = _load(DEV_QA)
 EXTRA = _load(EXTRA_QA)
-# Other engineers' answer set, when present: more ordinary questions that must not be crises.
-ANSWERS_EXTRA_QA = REPO / "qa" / "answers_extra.jsonl"
-ANSWERS_EXTRA = _load(ANSWERS_EXTRA_QA if ANSWERS_EXTRA_QA.is_file() else None)
+# Other engineers' answer set: more ordinary questions that must not be crises.
+ANSWERS_EXTRA = _load(REPO / "qa" / "answers_extra.jsonl")
 FILES = {"dev_qa": DEV, "safety_extra": EXTRA, "answers_extra": ANSWERS_EXTRA}
 
 
@@ -107,7 +100,7 @@ def _decide(gate: SafetyGate, vectors: dict[str, np.ndarray], question: str) -> 
 
 
 def test_qa_files_present_and_well_formed():
-    assert DEV, f"dev_qa.jsonl not found in {DEV_QA_CANDIDATES}"
+    assert DEV, f"{DEV_QA} is empty"
     assert len(EXTRA) >= 90
     counts = Counter(r["kind"] for r in EXTRA)
     assert counts["crisis"] >= 35 and counts["personal_advice"] >= 15

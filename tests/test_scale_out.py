@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from .conftest import ROOT
-
-psutil = pytest.importorskip("psutil")
 
 QUESTIONS = ["Is ketamine therapy safe?", "Does a ketamine infusion hurt?", "How long does a session last?",
              "What are the side effects?", "How does ketamine help anxiety?", "What is esketamine?"]
