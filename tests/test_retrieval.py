@@ -70,7 +70,7 @@ def test_search_ranks_as_the_rrf_of_its_dense_and_bm25_rankings(searcher: Search
         dense = searcher._dense_scores(vector)
         seen = np.flatnonzero(dense > -1.0)
         dense_ranking = [int(i) for i in seen[np.argsort(-dense[seen], kind="stable")]]
-        bm25_ranking = [int(i) for i in searcher._bm25_ranking(question)]
+        bm25_ranking = [int(i) for i in searcher.keywords.ranking(question, searcher.candidates)]
         fused: dict[int, float] = {}
         for ranking, weight in ((dense_ranking[: searcher.candidates], 1.0),
                                 (bm25_ranking, searcher.bm25_weight)):
@@ -93,9 +93,9 @@ def test_question_tokens_are_what_bm25s_would_make(searcher: Searcher, settings:
     questions = [r["question"] for r in load_qa() if isinstance(r.get("question"), str)]
     questions += ["", "the and of", "Ketamine!!! KETAMINE ketamine's", "naïve café dosing"]
     for question in questions:
-        ids = reference.tokenize([searcher.expand(question)], update_vocab=False,
+        ids = reference.tokenize([searcher.keywords.expand(question)], update_vocab=False,
                                  return_as="ids", show_progress=False)[0]
-        assert searcher.query_tokens(question) == [i for i in ids if i != 0], question
+        assert searcher.keywords.query_tokens(question) == [i for i in ids if i != 0], question
 
 
 def test_concurrent_searches_return_what_sequential_ones_do(searcher: Searcher, encoder) -> None:
@@ -192,11 +192,11 @@ def test_shipped_synonyms_load_and_point_at_article_words() -> None:
 
 
 def test_expand_adds_article_terms_for_lay_words(searcher: Searcher) -> None:
-    assert "habit-forming" in searcher.expand("will I get hooked on it?")
-    assert "injections" in searcher.expand("Do they give you shots?")
-    assert "provider" in searcher.expand("what do drs say")
+    assert "habit-forming" in searcher.keywords.expand("will I get hooked on it?")
+    assert "injections" in searcher.keywords.expand("Do they give you shots?")
+    assert "provider" in searcher.keywords.expand("what do drs say")
     # Whole words only: "shots" must not fire inside "screenshots".
-    assert searcher.expand("can I take screenshots") == "can I take screenshots"
+    assert searcher.keywords.expand("can I take screenshots") == "can I take screenshots"
 
 
 def test_synonyms_let_keyword_search_find_the_article_wording(index: LoadedIndex, settings: Settings) -> None:
@@ -290,17 +290,17 @@ def test_bm25_scores_are_those_of_the_scipy_backend(searcher: Searcher, settings
     monkeypatch.setattr(bm25s, "sp", scipy.sparse, raising=False)  # what bm25s binds when it finds scipy
     monkeypatch.setattr(bm25s, "SCIPY_AVAILABLE", True)
     with_scipy = bm25s.BM25(csc_backend="scipy")
-    with_scipy.index(searcher._tokenizer.tokenize(
+    with_scipy.index(searcher.keywords._tokenizer.tokenize(
         [keyword_text(c, settings.bm25_heading_weight) for c in searcher.index.chunks],
         return_as="ids", show_progress=False, update_vocab=False), show_progress=False)
     questions = [r["question"] for r in load_qa() if isinstance(r.get("question"), str)]
     questions += [c.text[:120] for c in searcher.index.chunks]  # every passage's words, too
     compared = 0
     for question in questions:
-        tokens = searcher.query_tokens(question)
+        tokens = searcher.keywords.query_tokens(question)
         if not tokens:
             continue
-        ours = searcher._bm25.get_scores(tokens)
+        ours = searcher.keywords._bm25.get_scores(tokens)
         np.testing.assert_allclose(ours, with_scipy.get_scores(tokens), rtol=1e-6, atol=1e-6)
         compared += 1
     assert compared > 150

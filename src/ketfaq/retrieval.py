@@ -6,18 +6,13 @@ higher is better, in [-1, 1]. The confidence threshold compares against that sam
 
 from __future__ import annotations
 
-import re
-import sys
-import threading
 from dataclasses import dataclass
-from functools import lru_cache
-from types import ModuleType
 
 import numpy as np
-import Stemmer
 
 from ketfaq.chunking import Chunk
 from ketfaq.index import LoadedIndex
+from ketfaq.lexical import KeywordIndex, keyword_text
 from ketfaq.ranking.features import (
     Candidates,
     QuestionTerms,
@@ -32,29 +27,6 @@ __all__ = ["Evidence", "Hit", "Searcher", "keyword_text", "reciprocal_rank_fusio
 MODES = ("hybrid", "dense", "bm25")
 
 
-def _import_bm25s() -> ModuleType:
-    """bm25s, imported without scipy: ~0.2 s off every server start.
-
-    bm25s imports scipy.sparse whenever it can, only to build its score matrix, and builds the
-    same matrix with numpy otherwise (its ``csc_backend="numpy"``); serving needs nothing else
-    from scipy. scipy stays importable for any code that wants it later.
-    """
-    if "bm25s" in sys.modules or "scipy.sparse" in sys.modules:
-        import bm25s
-        return bm25s
-    sys.modules["scipy.sparse"] = None  # type: ignore[assignment]  # `import scipy.sparse` raises
-    try:
-        import bm25s
-    finally:
-        del sys.modules["scipy.sparse"]
-    return bm25s
-
-
-bm25s = _import_bm25s()
-_WORD_RE = re.compile(r"[\w'’-]+", re.UNICODE)
-_ALNUM_RE = re.compile(r"\w+", re.UNICODE)
-
-
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A ranked passage: its cosine to the question (``score``), the score that ordered it
@@ -64,17 +36,6 @@ class Hit:
     score: float
     fused: float
     highlight: tuple[int, int] | None
-
-
-def keyword_text(chunk: Chunk, heading_weight: int = 3) -> str:
-    """What BM25 indexes for a chunk: its heading path ``heading_weight`` times, then its text.
-
-    A heading names what its section is about in the words visitors use ("Potential Side
-    Effects", "Who is a good candidate?"); repeating it makes those words count like a topic
-    rather than one passing mention; 3 beat 1 and 2 on the dev and held-out QA sets.
-    """
-    path = " › ".join(chunk.headings)
-    return (path + "\n") * heading_weight + chunk.text if path else chunk.text
 
 
 def reciprocal_rank_fusion(rankings: list[np.ndarray | list[int]], size: int, k: int = 60,
@@ -128,8 +89,6 @@ class Searcher:
                  rerank_depth: int = 30) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {candidates}")
-        if heading_weight < 0:
-            raise ValueError(f"heading_weight must be >= 0, got {heading_weight}")
         self.index = index
         self.rrf_k = rrf_k
         self.candidates = candidates
@@ -143,44 +102,15 @@ class Searcher:
         for row, chunk_idx in enumerate(self._row_chunk.tolist()):
             first_rows.setdefault(chunk_idx, row)
         self._chunk_vectors = self._vectors[[first_rows[i] for i in range(len(index.chunks))]]
-        self._stemmer = Stemmer.Stemmer("english")
-        self._tokenizer = bm25s.tokenization.Tokenizer(stemmer=self._stemmer, stopwords="en")
-        corpus_ids = self._tokenizer.tokenize(
-            [keyword_text(chunk, heading_weight) for chunk in index.chunks], return_as="ids",
-            show_progress=False,
-        )
-        self._bm25 = bm25s.BM25(csc_backend="numpy")  # whether or not scipy was imported first
-        self._bm25.index(corpus_ids, show_progress=False)
-        # Questions are tokenized exactly as bm25s tokenizes the corpus (same splitter,
-        # stopwords, stemmer and stem ids), without its per-call progress bar and
-        # without growing its word caches with every word a visitor types.
-        self._split = self._tokenizer.splitter
-        self._stopwords = frozenset(self._tokenizer.stopwords or ())
-        self._stem_ids = dict(self._tokenizer.stem_to_sid)
-        # A PyStemmer object is not safe to share between threads: misses take a lock.
-        self._stem_lock = threading.Lock()
-        self._stem = lru_cache(maxsize=16384)(self._stem_word)
-        # Each phrase's regex is tried only when the question has the phrase's first word:
-        # a whole-word match implies it, and it skips ~150 regex searches per question.
-        self._synonyms: dict[str, list[tuple[int, re.Pattern[str], list[str]]]] = {}
-        phrases = sorted(index.synonyms.items(), key=lambda kv: -len(kv[0]))
-        for order, (phrase, terms) in enumerate(phrases):
-            first = _ALNUM_RE.match(phrase)
-            pattern = re.compile(rf"(?<![\w]){re.escape(phrase)}(?![\w])")
-            self._synonyms.setdefault(first.group() if first else "", []).append((order, pattern, terms))
-
-        self.stats = chunk_stats(index.chunks, self.content_stems, index.sentence_offsets)
+        self.keywords = KeywordIndex(index.chunks, index.synonyms, heading_weight=heading_weight)
+        self.stats = chunk_stats(index.chunks, self.keywords.content_stems, index.sentence_offsets)
         sections: dict[tuple, int] = {}
         self._section = np.array([sections.setdefault((c.doc_id, c.headings), len(sections))
                                   for c in index.chunks], dtype=np.int64)
 
-    def content_stems(self, text: str) -> list[str]:
-        """Stems of the words of ``text`` that are not stopwords, known to the corpus or not."""
-        return [self._stem(w) for w in self._split(text.lower()) if w not in self._stopwords]
-
     def question_terms(self, question: str) -> QuestionTerms:
         """The question's content stems with their idf over this index's chunks."""
-        return QuestionTerms.of(self.content_stems(question), self.stats)
+        return QuestionTerms.of(self.keywords.content_stems(question), self.stats)
 
     def first_stage(self, question: str, query_vector: np.ndarray, *, n: int = 30,
                    mode: str = "hybrid") -> Candidates:
@@ -192,9 +122,7 @@ class Searcher:
         dense = self._dense_scores(query_vector)
         seen = np.flatnonzero(dense > -1.0)
         dense_order = seen[np.argsort(-dense[seen], kind="stable")]
-        tokens = self.query_tokens(question)
-        bm25 = (np.asarray(self._bm25.get_scores(tokens), dtype=np.float32) if tokens
-                else np.zeros(len(dense), np.float32))
+        bm25 = self.keywords.scores(question, len(dense))
         bm25_order = np.argsort(-bm25, kind="stable")
         bm25_order = bm25_order[bm25[bm25_order] > 0]
         picked: list[np.ndarray] = []
@@ -243,37 +171,6 @@ class Searcher:
             m[order] = np.add.reduceat(picked, offsets) / c_sorted
             best[has], mean[has] = b, m
         return best, mean
-
-    def expand(self, question: str) -> str:
-        """The question plus the article terms for any lay words it uses (synonyms file)."""
-        lowered = " ".join(_WORD_RE.findall(question.lower()))
-        words = {"", *_ALNUM_RE.findall(lowered)}
-        candidates = sorted(c for w in words for c in self._synonyms.get(w, ()))
-        extra = [term for _, pattern, terms in candidates if pattern.search(lowered) for term in terms]
-        return question if not extra else f"{question} {' '.join(extra)}"
-
-    def _stem_word(self, word: str) -> str:
-        with self._stem_lock:
-            return self._stemmer.stemWord(word)
-
-    def query_tokens(self, question: str) -> list[int]:
-        """The BM25 token ids of ``question`` after synonym expansion (unknown words dropped)."""
-        ids = []
-        for word in self._split(self.expand(question).lower()):
-            if word not in self._stopwords:
-                sid = self._stem_ids.get(self._stem(word))
-                if sid is not None:
-                    ids.append(sid)
-        return ids
-
-    def _bm25_ranking(self, question: str) -> np.ndarray:
-        """Chunk ids with a positive BM25 score, best first (at most ``candidates``)."""
-        tokens = self.query_tokens(question)
-        if not tokens:
-            return np.zeros(0, dtype=np.int64)
-        scores = self._bm25.get_scores(tokens)
-        order = np.argsort(-scores, kind="stable")[: self.candidates]
-        return order[scores[order] > 0]
 
     def _dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
         """Per chunk: the best cosine over its vectors (its text in context, its FAQ question)."""
@@ -341,7 +238,7 @@ class Searcher:
             rankings.append(seen[np.argsort(-dense[seen], kind="stable")][: self.candidates])
             weights.append(1.0)
         if mode in ("hybrid", "bm25"):
-            rankings.append(self._bm25_ranking(question))
+            rankings.append(self.keywords.ranking(question, self.candidates))
             weights.append(self.bm25_weight if mode == "hybrid" else 1.0)
         order, fused = reciprocal_rank_fusion(rankings, len(dense), self.rrf_k, weights)
         # Cosine for candidates that only BM25 found.
