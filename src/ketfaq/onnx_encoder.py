@@ -235,9 +235,9 @@ class OnnxEncoder:
     def document_encoder(self) -> OnnxEncoder:
         """The fp32 export beside this one, for the index build.
 
-        Stored vectors are computed once, so they get the full-precision model (cosine 1.000 to
-        PyTorch); questions use int8. Measured on the QA set: int8 passages cost one hit@3 record
-        (0.854 vs 0.878), fp32 passages with int8 questions matched PyTorch (docs/PERFORMANCE.md).
+        Stored vectors are computed once, so they get the full-precision model; questions use
+        int8. On the QA set int8 passages cost retrieval quality while fp32 passages with int8
+        questions matched PyTorch (figures in docs/PERFORMANCE.md).
         """
         fp32 = self.path.parent / _FP32
         if self.variant == "onnx-fp32" or not fp32.exists():
