@@ -25,8 +25,10 @@ def load_qa(name: str = "dev_qa.jsonl") -> list[dict]:
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings pointing at the shipped corpus and a fresh index directory for this run."""
     work = tmp_path_factory.mktemp("ketfaq")
+    # The ONNX export is shared with the checkout's index/models (made once per machine, not per
+    # run); private copies of the index made by staff tests inherit it.
     return Settings(corpus_dir=CORPUS_DIR, index_dir=work / "index", db_path=work / "db.sqlite3",
-                    record_unanswered=False)
+                    record_unanswered=False, model_cache_dir=ROOT / "index" / "models")
 
 
 @pytest.fixture(scope="session")

@@ -164,10 +164,13 @@ def test_model_cache_follows_the_index_dir(tmp_path: Path) -> None:
 
 
 def _copy_of_published(settings: Settings, tmp_path: Path) -> Path:
+    """The published version alone (no older one to fall back on), under a new index dir."""
     import shutil
 
+    name = current_version(settings.index_dir)
     target = tmp_path / "index"
-    shutil.copytree(settings.index_dir, target, ignore=shutil.ignore_patterns("cache", "models"))
+    shutil.copytree(settings.index_dir / "versions" / name, target / "versions" / name)
+    (target / "CURRENT").write_text(name + "\n")
     return target
 
 

@@ -205,3 +205,39 @@ def test_reload_of_a_corrupt_published_index_answers_503_and_keeps_serving(own, 
         assert broken in detail and serving in detail and "ketfaq index rollback" in detail
         body = client.post("/api/ask", json={"question": "Is ketamine addictive?"}).json()
         assert body["index_version"] == serving and body["passages"]
+        health = client.get("/api/health").json()
+        assert health["status"] == "degraded" and broken in health["warning"]
+
+
+@pytest.mark.slow
+def test_serve_with_a_corrupt_published_index_serves_the_last_good_one_and_says_so(own, encoder) -> None:
+    """Real `ketfaq serve`: a damaged published version is no outage; health and the log say why."""
+    from tests.test_trusted_proxies import _serve
+
+    good = current_version(own.index_dir)
+    edit(own.corpus_dir / ARTICLE, "- Trembling", "- Trembling hands")
+    broken = build_index(own, encoder).version  # published, and matches the corpus: not stale
+    (own.index_dir / "versions" / broken / "vectors.faiss").write_bytes(b"not a faiss index")
+    server, base = _serve(own, {"KETFAQ_RATE_LIMIT": ""})
+    try:
+        health = httpx.get(f"{base}/api/health", timeout=10).json()
+        assert health["status"] == "degraded" and health["index_version"] == good
+        assert broken in health["warning"] and f"ketfaq index rollback {good}" in health["warning"]
+        body = httpx.post(f"{base}/api/ask", json={"question": "Is ketamine addictive?"}, timeout=30).json()
+        assert body["kind"] == "answer" and body["index_version"] == good and body["passages"]
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert f"The published index {broken} cannot be loaded" in stderr.decode()
+
+
+def test_a_damaged_published_version_with_nothing_else_to_serve_fails_start_up_clearly(own, encoder) -> None:
+    from fastapi.testclient import TestClient
+
+    from ketfaq.index import IndexError_
+
+    only = current_version(own.index_dir)
+    (own.index_dir / "versions" / only / "rows.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(IndexError_, match=rf"{only}.*damaged.*no other version"), \
+            TestClient(create_app(own)):
+        pass

@@ -52,6 +52,12 @@ def require_admin(
                             headers={"WWW-Authenticate": "Bearer"})
 
 
+def _unloadable(published: str | None, exc: Exception, serving: str) -> str:
+    """What staff read (log, /api/health, the reload response) when a publication can't be loaded."""
+    return (f"The published index {published} cannot be loaded ({type(exc).__name__}: {exc}); still "
+            f"serving {serving}. Roll back with `ketfaq index rollback` or rebuild with `ketfaq build`.")
+
+
 def _failure_limiter(app: FastAPI, spec: str):
     """The app's counter of failed admin sign-ins per client (moving window, in memory)."""
     found = getattr(app.state, "admin_failures", None)
@@ -107,12 +113,9 @@ def reload(request: Request) -> ReloadResult:
         changed = answerer.reload()
     except Exception as exc:  # a corrupt or half-copied version: keep serving, say why
         published = current_version(request.app.state.settings.index_dir)
-        log.error("reload: cannot load published index %s (%s); still serving %s",
-                  published, exc, previous)
-        raise HTTPException(503, detail=(
-            f"The published index {published} cannot be loaded ({type(exc).__name__}); still "
-            f"serving {previous}. Roll back with `ketfaq index rollback` or rebuild with "
-            "`ketfaq build`.")) from None
+        answerer.degraded = _unloadable(published, exc, previous)
+        log.error(answerer.degraded)
+        raise HTTPException(503, detail=answerer.degraded) from None
     if changed:
         log.info("index reloaded on request: %s -> %s", previous, answerer.version)
     return ReloadResult(reloaded=changed, previous_version=previous, index_version=answerer.version)
@@ -170,8 +173,8 @@ async def _watch(app: FastAPI, interval: float) -> None:
         except Exception as exc:
             published = current_version(app.state.settings.index_dir)
             if published != failed_on:  # say it once per bad version, keep serving the old one
-                log.error("cannot load published index %s (%s); still serving %s",
-                          published, exc, answerer.version)
+                answerer.degraded = _unloadable(published, exc, answerer.version)
+                log.error(answerer.degraded)
                 failed_on = published
 
 

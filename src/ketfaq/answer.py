@@ -137,6 +137,9 @@ class Answerer:
         self._lock = threading.Lock()
         self._snapshot = self._make_snapshot(index or load_index(settings.index_dir))
         self.cache = _ResponseCache(settings.cache_size)
+        # Set when the published version could not be loaded and another is served instead
+        # (runtime.load_servable); cleared once a published version is swapped in.
+        self.degraded: str | None = None
 
     def _make_snapshot(self, index: LoadedIndex) -> _Snapshot:
         s = self.settings
@@ -165,6 +168,7 @@ class Answerer:
                 return False
             self._snapshot = self._make_snapshot(load_index(directory, name))
             self.cache.clear()  # keys carry the version too: this only frees the memory
+            self.degraded = None
             return True
 
     def ask(self, question: str, *, mode: str | None = None, k: int | None = None) -> AnswerResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import BackgroundTasks, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,10 +35,12 @@ class AskRequest(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
-    index_version: str
+    status: Literal["ok", "degraded"] = Field(description="degraded: the published index could not "
+                                              "be loaded and an older version is served; see warning")
+    index_version: str = Field(description="the version being served")
     passages: int
     model: str
+    warning: str | None = None
 
 
 class Suggestions(BaseModel):
@@ -129,8 +131,9 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     def health(answerer: AnswererDep) -> Health:
         """Liveness and the index version being served."""
         index = answerer.index
-        return Health(status="ok", index_version=index.version, passages=len(index.chunks),
-                      model=index.manifest.model_name)
+        return Health(status="degraded" if answerer.degraded else "ok", index_version=index.version,
+                      passages=len(index.chunks), model=index.manifest.model_name,
+                      warning=answerer.degraded)
 
     @app.get("/api/suggestions", response_model=Suggestions)
     def suggestions(answerer: AnswererDep, limit: int = 6) -> Suggestions:

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 from ketfaq.answer import Answerer
 from ketfaq.embedding import Encoder, encoder_for
-from ketfaq.index import BuildReport, build_index, current_version, index_is_stale
+from ketfaq.index import (
+    BuildReport,
+    IndexError_,
+    LoadedIndex,
+    build_index,
+    current_version,
+    index_is_stale,
+    list_versions,
+    load_index,
+)
 from ketfaq.settings import Settings
 
-__all__ = ["IndexState", "ensure_index", "index_state", "load_answerer"]
+__all__ = ["IndexState", "ensure_index", "index_state", "load_answerer", "load_servable"]
 
 log = logging.getLogger("ketfaq.runtime")
 
@@ -47,7 +57,37 @@ def ensure_index(settings: Settings, encoder: Encoder | None = None, *, rebuild_
 def load_answerer(settings: Settings, encoder: Encoder | None = None, *, rebuild_stale: bool = False,
                   say: Callable[[str], None] = log.info) -> Answerer:
     """The one answer path (safety gate, retrieval, ranker) over the published index, built first
-    if there is none (or if stale, with ``rebuild_stale``)."""
+    if there is none (or if stale, with ``rebuild_stale``).
+
+    A published version that can't be loaded (damaged files) is not the end of the service: the
+    newest version that loads is served instead, with an error in the log and on /api/health
+    saying which and how to fix it.
+    """
     encoder = encoder or encoder_for(settings)
     ensure_index(settings, encoder, rebuild_stale=rebuild_stale, say=say)
-    return Answerer(settings, encoder)
+    index, problem = load_servable(settings.index_dir)
+    answerer = Answerer(settings, encoder, index)
+    answerer.degraded = problem
+    return answerer
+
+
+def load_servable(index_dir: Path) -> tuple[LoadedIndex, str | None]:
+    """The published version or, when it can't be loaded, the newest other one that can, with
+    a sentence for staff saying so (None when the published version loaded)."""
+    try:
+        return load_index(index_dir), None
+    except IndexError_ as exc:
+        published, problem = current_version(index_dir), exc
+    for manifest in list_versions(index_dir):
+        if manifest.version == published:
+            continue
+        try:
+            index = load_index(index_dir, manifest.version)
+        except IndexError_:
+            continue
+        message = (f"The published index {published} cannot be loaded ({problem}). Serving "
+                   f"{index.version} instead: publish it for good with `ketfaq index rollback "
+                   f"{index.version}`, or fix the articles and run `ketfaq build`.")
+        log.error(message)
+        return index, message
+    raise IndexError_(f"{problem}; no other version in {index_dir} loads either") from problem

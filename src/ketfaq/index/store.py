@@ -200,13 +200,25 @@ def load_index(index_dir: Path, version: str | None = None) -> LoadedIndex:
     if not (directory / "manifest.json").exists():
         raise IndexError_(f"index version {name!r} not found in {index_dir}")
     manifest = read_manifest(directory / "manifest.json")
+    try:
+        loaded = _load_files(directory, name, manifest)
+    except IndexError_:
+        raise
+    except Exception as exc:  # faiss, numpy and json each fail their own way on a damaged file
+        raise IndexError_(f"index version {name} in {index_dir} is damaged ({type(exc).__name__}: "
+                          f"{exc}); roll back with `ketfaq index rollback` or rebuild with "
+                          "`ketfaq build`") from exc
+    return loaded
+
+
+def _load_files(directory: Path, name: str, manifest: Manifest) -> LoadedIndex:
     records = [json.loads(line) for line in (directory / "chunks.jsonl").read_text("utf-8").splitlines()]
     offsets = [[tuple(span) for span in r["sentences"]] for r in records]
     sentence_rows, cursor = [], 0
     for spans in offsets:
         sentence_rows.append(range(cursor, cursor + len(spans)))
         cursor += len(spans)
-    return LoadedIndex(
+    loaded = LoadedIndex(
         version=name,
         manifest=manifest,
         chunks=[_chunk(r) for r in records],
@@ -219,3 +231,13 @@ def load_index(index_dir: Path, version: str | None = None) -> LoadedIndex:
         synonyms=load_synonyms(directory / SYNONYMS_FILE),
         heading_vectors=np.load(directory / "headings.npy"),
     )
+    n = len(loaded.chunks)
+    shapes = {"chunks.jsonl": (n, manifest.chunk_count), "vectors.faiss": (loaded.faiss_index.ntotal,
+              manifest.vector_count), "rows.npy": (len(loaded.row_chunk), manifest.vector_count),
+              "headings.npy": (len(loaded.heading_vectors), n),
+              "sentences.npy": (len(loaded.sentence_vectors), cursor)}
+    wrong = [f"{file} has {got} rows, expected {want}" for file, (got, want) in shapes.items() if got != want]
+    if wrong:
+        raise IndexError_(f"index version {name} is damaged: {'; '.join(wrong)}; roll back with "
+                          "`ketfaq index rollback` or rebuild with `ketfaq build`")
+    return loaded
