@@ -70,23 +70,20 @@ def serve(
                                          "(forked after the imports; each encoder gets its share of the cores).")] = 1,
 ) -> None:
     """Serve the API and chat page; builds the index first when it is missing or stale."""
-    from ketfaq.runtime import ensure_index, index_state
+    from ketfaq.runtime import index_state
     from ketfaq.server import serve as run_server
 
     settings = get_settings()
-    if index_state(settings) != "current":
-        if workers == 1:  # built here; the app reuses the encoder this loads
-            if report := ensure_index(settings, say=lambda m: typer.echo(m, err=True)):
-                _print_report(report)
-        else:
-            # gunicorn forks the workers from this process: none may inherit the build's ONNX
-            # Runtime or torch threads, so the build runs in a process of its own.
-            import subprocess
+    if (state := index_state(settings)) != "current":
+        # In a process of its own: the build imports torch to export the encoder and holds every
+        # vector in memory, none of which the server needs afterwards; and gunicorn's forked
+        # workers must not inherit the build's ONNX Runtime or torch threads.
+        import subprocess
 
-            typer.echo("index missing or stale: building it first", err=True)
-            code = subprocess.run([sys.executable, "-m", "ketfaq", "build"]).returncode
-            if code:
-                raise typer.Exit(code)  # the build said why
+        typer.echo(f"index {state}: building it first", err=True)
+        code = subprocess.run([sys.executable, "-m", "ketfaq", "build", "--quiet"]).returncode
+        if code:
+            raise typer.Exit(code)  # the build said why
     typer.echo(f"ketfaq on http://{host}:{port}/  (API docs at /docs)", err=True)
     run_server(host, port, workers)
 
