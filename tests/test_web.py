@@ -57,10 +57,12 @@ def test_security_headers_on_ask_and_errors(client: TestClient) -> None:
         assert "content-security-policy" in response.headers
 
 
-def test_api_docs_keep_working_without_the_page_csp(client: TestClient) -> None:
+def test_api_docs_get_the_page_csp(client: TestClient) -> None:
     response = client.get("/docs")
     assert response.status_code == 200
-    assert "content-security-policy" not in response.headers  # Swagger UI uses inline script
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+    assert "img-src 'self' data:" in csp  # Swagger UI's stylesheet icons; nothing else differs
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
@@ -201,3 +203,20 @@ def test_page_knows_exactly_the_answer_kinds() -> None:
     styles = (WEB / "styles.css").read_text(encoding="utf-8")
     unstyled = [c for k, c in classes.items() if k != Kind.ANSWER and f".{c}" not in styles]
     assert not unstyled, f"kinds with no style in styles.css: {unstyled}"
+
+
+def test_api_docs_are_vendored_and_can_be_turned_off(settings: Settings, answerer) -> None:
+    with make_client(settings, answerer) as c:
+        page = c.get("/docs")
+        assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+        sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert sources and all(s.startswith("/") for s in sources), sources  # nothing from a CDN
+        assert "<script>" not in page.text  # no inline script: the CSP would block it
+        for source in sources:
+            assert c.get(source).status_code == 200, source
+        assert c.get("/redoc").status_code == 404  # not vendored, so not served
+    with make_client(settings, answerer, api_docs=False) as c:
+        assert c.get("/docs").status_code == 404
+        assert c.get("/docs/assets/swagger-ui-bundle.js").status_code == 404
+        assert c.get("/openapi.json").status_code == 404
+        assert c.post("/api/ask", json={"question": "Does it hurt?"}).status_code == 200

@@ -611,3 +611,31 @@ def test_the_check_in_line_is_shown_above_the_answer_with_tappable_numbers(deskt
     assert line.locator("a[href='tel:988']").count() == 1
     # First thing in the card after its heading: read before the passages.
     assert page.locator(".answer").last.locator(":scope > *").nth(1).get_attribute("class") == "check-in"
+
+
+def test_api_docs_render_from_vendored_files_under_the_csp(browser, live_url: str) -> None:
+    """/docs: Swagger UI shows the API with no third-party request and no CSP violation."""
+    context = browser.new_context(viewport=DESKTOP, service_workers="block")
+    foreign: list[str] = []
+    problems: list[str] = []
+
+    def guard(route) -> None:
+        if urlsplit(route.request.url).hostname != "127.0.0.1":
+            foreign.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        response = page.goto(live_url + "docs")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page.locator(".opblock-summary-path", has_text="/api/ask").first.wait_for(timeout=30_000)
+        assert page.locator(".opblock").count() >= 3
+    finally:
+        context.close()
+    assert not foreign, foreign
+    assert not problems, problems

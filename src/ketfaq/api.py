@@ -19,7 +19,7 @@ from ketfaq.contract import AnswerResponse, Kind
 from ketfaq.runtime import load_answerer
 from ketfaq.safety.gate import without_surrogates
 from ketfaq.settings import Settings, get_settings
-from ketfaq.web import BodyLimit, RateLimit, SecurityHeaders, mount_web
+from ketfaq.web import BodyLimit, RateLimit, SecurityHeaders, mount_api_docs, mount_web
 
 __all__ = ["create_app", "AskRequest"]
 
@@ -95,6 +95,9 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
         version="0.1.0",
         summary="Verbatim passages from the clinic's articles, a fixed disclaimer and a referral.",
         lifespan=lifespan,
+        docs_url=None,  # mount_api_docs serves /docs from vendored files instead of a CDN
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
     admin.install(app, settings)
@@ -144,5 +147,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
                 by_lowercase.setdefault(chunk.question.lower(), chunk.question)
         return Suggestions(questions=list(by_lowercase.values())[: max(0, min(limit, 20))])
 
+    if settings.api_docs:
+        mount_api_docs(app)
     mount_web(app, settings)  # last: API routes take precedence over the page's files
     return app

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
         "'self'", description="CSP frame-ancestors: which sites may show the chat page in an iframe, "
         "e.g. \"'self' https://www.clinic.example\"; \"'none'\" forbids framing")
     web_dir: str = Field("", description="folder the chat page is served from; empty = the bundled web/")
+    api_docs: bool = Field(True, description="serve /docs (Swagger UI, vendored) and /openapi.json; "
+                           "false removes both")
     rate_limit: str = Field(
         "", description="per-client limit on /api/ask in `limits` notation, e.g. '30/minute;300/hour'; "
         "empty disables it")

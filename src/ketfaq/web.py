@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,19 +44,18 @@ def content_security_policy(frame_ancestors: str) -> str:
 class SecurityHeaders:
     """ASGI middleware adding CSP, nosniff, a referrer policy and framing rules to every response.
 
-    The interactive API docs (``/docs``, ``/redoc``) load Swagger UI from a CDN with inline
-    script, so they get every header except the CSP.
+    The API docs (``/docs``) run the vendored Swagger UI under the same policy, except that its
+    stylesheet's icons are ``data:`` images.
 
     Example::
 
         app.add_middleware(SecurityHeaders, frame_ancestors="'self' https://clinic.example")
     """
 
-    def __init__(self, app: ASGIApp, *, frame_ancestors: str = "'self'",
-                 csp_exempt: tuple[str, ...] = ("/docs", "/redoc")) -> None:
+    def __init__(self, app: ASGIApp, *, frame_ancestors: str = "'self'") -> None:
         self.app = app
         self.csp = content_security_policy(frame_ancestors)
-        self.csp_exempt = csp_exempt
+        self.docs_csp = self.csp.replace("img-src 'self'", "img-src 'self' data:")
         self.headers: dict[str, str] = {
             "X-Content-Type-Options": "nosniff",
             # Visitors' questions are health information: tell linked sites nothing.
@@ -73,15 +73,14 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exempt = scope["path"].startswith(self.csp_exempt)
+        csp = self.docs_csp if scope["path"].startswith("/docs") else self.csp
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers.items():
                     headers.setdefault(name, value)
-                if not exempt:
-                    headers.setdefault("Content-Security-Policy", self.csp)
+                headers.setdefault("Content-Security-Policy", csp)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -183,6 +182,35 @@ class RateLimit:
                     f"second{'s' if wait != 1 else ''} and then ask again."),
             headers={"Retry-After": str(wait)},
         )
+
+
+_API_DOCS_DIR = Path(__file__).resolve().parent / "data" / "apidocs"
+_API_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>ketfaq API</title>
+  <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+  <link rel="icon" href="/favicon.svg" type="image/svg+xml">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/assets/swagger-ui-bundle.js"></script>
+  <script src="/docs/assets/docs.js"></script>
+</body>
+</html>
+"""
+
+
+def mount_api_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from files shipped in the package (no CDN, no inline script)."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        return HTMLResponse(_API_DOCS_PAGE)
+
+    app.mount("/docs/assets", StaticFiles(directory=_API_DOCS_DIR), name="api-docs")
 
 
 def mount_web(app: FastAPI, settings: Settings) -> None:
