@@ -3,11 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1; then   # browser tests drive Debian's chromium
+# Debian packages the tests drive: chromium (browser tests), redis-server (limits shared by workers).
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   else
-    echo "chromium missing: browser tests will be skipped unless you install it (apt-get install chromium)" >&2
+    echo "missing:$missing: their tests will be skipped unless you install them (apt-get install$missing)" >&2
   fi
 fi
 bash scripts/setup.sh dev

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from ketfaq.index import current_version, list_versions
 from ketfaq.settings import Settings
+from ketfaq.throttle import failure_limiter
 from ketfaq.unanswered import UnansweredStore, redact
 
 __all__ = ["index_watcher", "install", "record_unanswered", "require_admin", "router"]
@@ -39,15 +40,15 @@ def require_admin(
     settings: Settings = request.app.state.settings
     if not settings.admin_token:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
-    limiter, limit = _failure_limiter(request.app, settings.admin_failure_limit)
+    limiter, limit = _failure_limiter(request.app, settings)
     client = request.client.host if request.client else "unknown"
-    if not limiter.test(limit, "admin-failures", client):
+    if not _counted(limiter.test, limit, client):
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             "Too many failed admin sign-ins from this address; try again in a minute.",
                             headers={"Retry-After": "60"})
     given = credentials.credentials.encode() if credentials else b""
     if not hmac.compare_digest(given, settings.admin_token.encode()):
-        limiter.hit(limit, "admin-failures", client)
+        _counted(limiter.hit, limit, client)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "A valid admin bearer token is required.",
                             headers={"WWW-Authenticate": "Bearer"})
 
@@ -58,15 +59,21 @@ def _unloadable(published: str | None, exc: Exception, serving: str) -> str:
             f"serving {serving}. Roll back with `ketfaq index rollback` or rebuild with `ketfaq build`.")
 
 
-def _failure_limiter(app: FastAPI, spec: str):
-    """The app's counter of failed admin sign-ins per client (moving window, in memory)."""
+def _counted(call, limit, client: str) -> bool:  # type: ignore[no-untyped-def]
+    """``limiter.test`` / ``limiter.hit``; True (not limited) when the shared store is down."""
+    try:
+        return bool(call(limit, "admin-failures", client))
+    except Exception as exc:
+        log.warning("sign-in failure counter unavailable (%s): not limiting", type(exc).__name__)
+        return True
+
+
+def _failure_limiter(app: FastAPI, settings: Settings):
+    """The app's counter of failed admin sign-ins per client (shared like the rate limit)."""
     found = getattr(app.state, "admin_failures", None)
     if found is None:
-        from limits import parse
-        from limits.storage import MemoryStorage
-        from limits.strategies import MovingWindowRateLimiter
-
-        found = app.state.admin_failures = (MovingWindowRateLimiter(MemoryStorage()), parse(spec))
+        found = app.state.admin_failures = failure_limiter(settings.admin_failure_limit,
+                                                           settings.rate_limit_storage)
     return found
 
 

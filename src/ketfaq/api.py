@@ -19,7 +19,8 @@ from ketfaq.contract import AnswerResponse, Kind
 from ketfaq.runtime import load_answerer
 from ketfaq.safety.gate import without_surrogates
 from ketfaq.settings import Settings, get_settings
-from ketfaq.web import BodyLimit, RateLimit, SecurityHeaders, mount_api_docs, mount_web
+from ketfaq.throttle import RateLimit
+from ketfaq.web import BodyLimit, SecurityHeaders, mount_api_docs, mount_web
 
 __all__ = ["create_app", "AskRequest"]
 
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     # Added first, so it runs inside SecurityHeaders: a 413 carries the same headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
-    rate_limit = RateLimit(settings.rate_limit)
+    rate_limit = RateLimit(settings.rate_limit, settings.rate_limit_storage)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

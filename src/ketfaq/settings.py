@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     rate_limit: str = Field(
         "", description="per-client limit on /api/ask in `limits` notation, e.g. '30/minute;300/hour'; "
         "empty disables it")
+    rate_limit_storage: str = Field(
+        "memory://", description="where the rate-limit and failed-sign-in counters live: memory:// "
+        "(per worker process) or redis://host:port/db (shared by every worker and machine)")
     trusted_proxies: str = Field(
         "", description="comma-separated addresses of reverse proxies whose X-Forwarded-For is "
         "believed (e.g. '127.0.0.1' for nginx on the same host); empty trusts none")
@@ -168,6 +171,14 @@ class Settings(BaseSettings):
                 raise ValueError("rate_limit must look like '30/minute' or '30/minute;300/hour' "
                                  f"(or be empty to disable it), got {value!r}") from None
         return value.strip()
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _check_storage(cls, value: str) -> str:
+        if not re.match(r"^(memory://$|rediss?://\S+)", value):
+            raise ValueError("rate_limit_storage must be memory:// or redis://host:port[/db] "
+                             f"(rediss:// for TLS), got {value!r}")
+        return value
 
     @field_validator("admin_failure_limit")
     @classmethod

@@ -5,12 +5,10 @@ The page itself lives in ``web/`` (plain HTML, CSS and JavaScript modules, no bu
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
@@ -19,9 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ketfaq.settings import Settings
 
 if TYPE_CHECKING:
-    from limits import RateLimitItem
+    pass
 
-__all__ = ["BodyLimit", "RateLimit", "SecurityHeaders", "content_security_policy", "mount_web", "web_directory"]
+__all__ = ["BodyLimit", "SecurityHeaders", "content_security_policy", "mount_web", "web_directory"]
 
 # The repository's web/ folder (src layout: src/ketfaq/web.py -> ../../web).
 _BUNDLED_WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -138,50 +136,6 @@ class BodyLimit:
         except Exception:
             if not refused:
                 raise
-
-
-class RateLimit:
-    """A FastAPI dependency answering ``429`` when one client asks too often (moving window, in memory).
-
-    The client is the connection's address; behind a reverse proxy set ``KETFAQ_TRUSTED_PROXIES``
-    to the proxy's address so that ``ketfaq serve`` takes the visitor's from X-Forwarded-For.
-    Limits are per process: with N workers a client may ask N times as often.
-
-    Example::
-
-        limit = RateLimit("20/minute;200/hour")
-        app.post("/api/ask", dependencies=[Depends(limit)])
-    """
-
-    def __init__(self, spec: str) -> None:
-        self.items: list[RateLimitItem] = []
-        if not spec.strip():
-            return  # off (the default): `limits` is not even imported at start
-        from limits import parse_many
-        from limits.storage import MemoryStorage
-        from limits.strategies import MovingWindowRateLimiter
-
-        self.items = parse_many(spec)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    async def __call__(self, request: Request) -> None:
-        # async: the in-memory limiter never blocks, and a sync dependency costs a threadpool hop.
-        if not self.items:
-            return
-        client = request.client.host if request.client else "unknown"
-        blocked = [item for item in self.items if not self._limiter.test(item, client)]
-        if not blocked:
-            for item in self.items:
-                self._limiter.hit(item, client)
-            return
-        reset = max(self._limiter.get_window_stats(item, client).reset_time for item in blocked)
-        wait = max(1, math.ceil(reset - time.time()))
-        raise HTTPException(
-            status_code=429,
-            detail=(f"You've sent a lot of questions in a short time. Please wait about {wait} "
-                    f"second{'s' if wait != 1 else ''} and then ask again."),
-            headers={"Retry-After": str(wait)},
-        )
 
 
 _API_DOCS_DIR = Path(__file__).resolve().parent / "data" / "apidocs"
