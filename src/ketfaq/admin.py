@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from ketfaq.contract import error_responses
 from ketfaq.index import current_version, list_versions
 from ketfaq.settings import Settings
 from ketfaq.throttle import failure_limiter
@@ -36,17 +37,21 @@ def require_admin(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """404 when admin is disabled, 401 without or with a wrong bearer token, 429 once a client
-    has failed ``admin_failure_limit`` times (then even the right token waits: no guessing on)."""
+    has sent ``admin_failure_limit`` wrong tokens (then even the right token waits: no guessing
+    on)."""
     settings: Settings = request.app.state.settings
     if not settings.admin_token:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+    if credentials is None:  # no token at all is not a guess: told to sign in, never throttled
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "A valid admin bearer token is required.",
+                            headers={"WWW-Authenticate": "Bearer"})
     limiter, limit = _failure_limiter(request.app, settings)
     client = request.client.host if request.client else "unknown"
     if not _counted(limiter.test, limit, client):
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             "Too many failed admin sign-ins from this address; try again in a minute.",
                             headers={"Retry-After": "60"})
-    given = credentials.credentials.encode() if credentials else b""
+    given = credentials.credentials.encode()
     if not hmac.compare_digest(given, settings.admin_token.encode()):
         _counted(limiter.hit, limit, client)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "A valid admin bearer token is required.",
@@ -77,7 +82,8 @@ def _failure_limiter(app: FastAPI, settings: Settings):
     return found
 
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)],
+                   responses=error_responses(401, 404, 429))
 
 
 class ReloadResult(BaseModel):
@@ -110,8 +116,7 @@ class UnansweredList(BaseModel):
 
 
 @router.post("/reload", response_model=ReloadResult,
-             responses={503: {"description": "The published index cannot be loaded; the old one "
-                                             "is still served"}})
+             responses=error_responses(503))
 def reload(request: Request) -> ReloadResult:
     """Serve the newly published index now; requests already running finish on the old one."""
     answerer = request.app.state.answerer

@@ -8,19 +8,21 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import BackgroundTasks, Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketfaq import admin
 from ketfaq.answer import Answerer, InvalidQuestion, validate_question
-from ketfaq.contract import AnswerResponse, Kind
+from ketfaq.contract import AnswerResponse, Kind, error_responses
 from ketfaq.runtime import load_answerer
 from ketfaq.safety.gate import without_surrogates
 from ketfaq.settings import Settings, get_settings
 from ketfaq.throttle import RateLimit
-from ketfaq.web import BodyLimit, SecurityHeaders, mount_api_docs, mount_web
+from ketfaq.web import BodyLimit, ReadableBody, SecurityHeaders, mount_api_docs, mount_web
 
 __all__ = ["create_app", "AskRequest"]
 
@@ -30,7 +32,9 @@ log = logging.getLogger("ketfaq.api")
 class AskRequest(BaseModel):
     """The body of ``POST /api/ask``."""
 
-    question: StrictStr = Field(description=(
+    # minLength / pattern document what is always refused; no maxLength: a crisis message of any
+    # length is answered (the body cap bounds it), only a non-crisis one over 1,000 gets a 422.
+    question: StrictStr = Field(json_schema_extra={"minLength": 1, "pattern": r"\S"}, description=(
         "The visitor's question. Every message is screened for crisis whatever its length; a "
         "non-crisis message longer than max_question_chars (1,000 by default) gets a 422."))
 
@@ -96,13 +100,15 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
         version="0.1.0",
         summary="Verbatim passages from the clinic's articles, a fixed disclaimer and a referral.",
         lifespan=lifespan,
+        responses=error_responses(422),  # FastAPI's own 422 schema is not the body we send
         docs_url=None,  # mount_api_docs serves /docs from vendored files instead of a CDN
         redoc_url=None,
         openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
     admin.install(app, settings)
-    # Added first, so it runs inside SecurityHeaders: a 413 carries the same headers.
+    # Inside out: bodies made readable, within the cap (413), with the security headers on all.
+    app.add_middleware(ReadableBody)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
     rate_limit = RateLimit(settings.rate_limit, settings.rate_limit_storage)
@@ -111,13 +117,18 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": _readable(list(exc.errors()))})
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (e.g. JSON nested too deep)
+            return JSONResponse(status_code=422, content={"detail": _readable([{"type": "json_invalid"}])})
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(InvalidQuestion)
     async def _invalid_question(request: Request, exc: InvalidQuestion) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     @app.post("/api/ask", response_model=AnswerResponse, dependencies=[Depends(rate_limit)],
-              responses={413: {"description": "Request body over max_body_bytes"},
-                         422: {"description": "Invalid question"}, 429: {"description": "Too many questions"}})
+              responses=error_responses(413, 429))
     async def ask(body: AskRequest, answerer: AnswererDep, request: Request,
                   background: BackgroundTasks) -> AnswerResponse:
         """Answer a visitor's question with verbatim passages, the disclaimer and a referral."""

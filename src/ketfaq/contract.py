@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-__all__ = ["AnswerResponse", "Highlight", "Kind", "Passage", "Source"]
+__all__ = ["AnswerResponse", "ErrorBody", "Highlight", "Kind", "Passage", "Source", "error_responses"]
 
 
 class Kind(StrEnum):
@@ -63,3 +63,25 @@ class AnswerResponse(BaseModel):
     check_in: str | None = Field(
         None, description="a fixed line with the crisis resources, added when the message worries "
         "the safety gate without being a crisis; null otherwise")
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns (4xx and 5xx): one sentence a person can act on."""
+
+    detail: str
+
+
+_ERROR_MEANINGS = {
+    401: "A valid admin bearer token is required",
+    404: "Not found (admin routes: admin is disabled, no KETFAQ_ADMIN_TOKEN)",
+    409: "The request conflicts with the current state",
+    413: "Request body over max_body_bytes",
+    422: "The request could not be used; `detail` says why and what to send",
+    429: "Too many requests from this client; see Retry-After",
+    503: "The published index cannot be loaded; the old one is still served",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` for ``codes``, all with the :class:`ErrorBody` shape."""
+    return {code: {"model": ErrorBody, "description": _ERROR_MEANINGS[code]} for code in codes}

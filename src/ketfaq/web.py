@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ketfaq.settings import Settings
@@ -19,7 +20,7 @@ from ketfaq.settings import Settings
 if TYPE_CHECKING:
     pass
 
-__all__ = ["BodyLimit", "SecurityHeaders", "content_security_policy", "mount_web", "web_directory"]
+__all__ = ["ApiPathsStayApi", "BodyLimit", "ReadableBody", "SecurityHeaders", "content_security_policy", "mount_web", "web_directory"]
 
 # The repository's web/ folder (src layout: src/ketfaq/web.py -> ../../web).
 _BUNDLED_WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -138,6 +139,70 @@ class BodyLimit:
                 raise
 
 
+class ReadableBody:
+    """Give a request body that is not valid UTF-8 a U+FFFD for each bad byte, before parsing.
+
+    A message with one stray byte (a broken keyboard layout, a mangled copy-paste) is then read,
+    screened for crisis and answered like any other, instead of refused unread.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left (or BodyLimit refused it)
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            body = body.decode("utf-8", errors="replace").encode("utf-8")
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}],
+                                      receive), send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
+class ApiPathsStayApi:
+    """In front of the chat page's files: ``/api/...`` paths the API doesn't serve get the API's
+    JSON 404, or 405 with the route's real ``Allow`` methods, never the static files' answer."""
+
+    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+        self.app, self.api = app, api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(("/api/", "/openapi.json", "/docs")):
+            await self.app(scope, receive, send)
+            return
+        allowed = [method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+                   if any(route.matches({**scope, "method": method})[0] == Match.FULL
+                          for route in self.api.router.routes if not isinstance(route, Mount))]
+        if allowed:
+            response = JSONResponse({"detail": "Method Not Allowed"}, status_code=405,
+                                    headers={"Allow": ", ".join(allowed)})
+        else:
+            response = JSONResponse({"detail": "Not Found"}, status_code=404)
+        await response(scope, receive, send)
+
+
 _API_DOCS_DIR = Path(__file__).resolve().parent / "data" / "apidocs"
 _API_DOCS_PAGE = """<!doctype html>
 <html lang="en">
@@ -172,4 +237,4 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
     directory = web_directory(settings)
     if not (directory / "index.html").is_file():
         raise RuntimeError(f"the chat page is missing: no index.html in {directory} (KETFAQ_WEB_DIR)")
-    app.mount("/", StaticFiles(directory=directory, html=True), name="web")
+    app.mount("/", ApiPathsStayApi(StaticFiles(directory=directory, html=True), app), name="web")
