@@ -22,9 +22,10 @@ from pydantic import BaseModel
 
 from ketfaq.contract import error_responses
 from ketfaq.index import current_version, list_versions
+from ketfaq.redaction import redact
 from ketfaq.settings import Settings
 from ketfaq.throttle import failure_limiter
-from ketfaq.unanswered import UnansweredStore, redact
+from ketfaq.unanswered import UnansweredStore
 
 __all__ = ["index_watcher", "install", "record_unanswered", "require_admin", "router"]
 
@@ -158,7 +159,9 @@ def unanswered(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the admin routes and the unanswered-question store to ``app``."""
-    app.state.unanswered = UnansweredStore(settings.db_path, similarity=settings.unanswered_similarity)
+    app.state.unanswered = UnansweredStore(settings.db_path, similarity=settings.unanswered_similarity,
+                                           retention_days=settings.unanswered_retention_days,
+                                           max_groups=settings.unanswered_max_groups)
     app.include_router(router)
 
 
@@ -166,8 +169,7 @@ def record_unanswered(app: FastAPI, question: str) -> None:
     """Keep a no_match question (redacted) for staff; never logs the question, never raises."""
     try:
         text = redact(question)
-        vector = app.state.answerer.encoder.encode([text])[0]
-        app.state.unanswered.record(text, vector)
+        app.state.unanswered.record(text, app.state.answerer.question_vector(text))
     except Exception as exc:  # a full disk must not turn into a failed answer
         log.warning("could not record an unanswered question (%s)", type(exc).__name__)
 

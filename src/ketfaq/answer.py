@@ -12,6 +12,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ketfaq.contract import AnswerResponse, Highlight, Kind, Passage, Source
 from ketfaq.embedding import Encoder
 from ketfaq.index import LoadedIndex, load_index
@@ -140,6 +142,8 @@ class Answerer:
         # Set when the published version could not be loaded and another is served instead
         # (runtime.load_servable); cleared once a published version is swapped in.
         self.degraded: str | None = None
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vector_lock = threading.Lock()
 
     def _make_snapshot(self, index: LoadedIndex) -> _Snapshot:
         s = self.settings
@@ -148,6 +152,21 @@ class Answerer:
                             heading_weight=s.bm25_heading_weight, ranker=self.ranker,
                             rerank_depth=s.rerank_depth)
         return _Snapshot(index, searcher)
+
+    def question_vector(self, text: str) -> np.ndarray:
+        """The embedding of ``text``, remembered for a while: recording an unanswered question
+        then reuses the vector its answer computed instead of embedding it again."""
+        with self._vector_lock:
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)
+                return vector
+        vector = self.encoder.encode([text])[0]
+        with self._vector_lock:
+            self._vectors[text] = vector
+            while len(self._vectors) > 256:
+                self._vectors.popitem(last=False)
+        return vector
 
     @property
     def version(self) -> str:
@@ -188,7 +207,7 @@ class Answerer:
     def _answer(self, question: str, mode: str | None, k: int | None, snapshot: _Snapshot) -> AnswerResponse:
         settings = self.settings
         text = readable(question)
-        vector = self.encoder.encode([text])[0]
+        vector = self.question_vector(text)
         # Screened before any length check: a long message in distress gets help, not a 422.
         decision = self.gate.classify(text, vector)
         if decision.kind == Kind.CRISIS:

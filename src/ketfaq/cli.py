@@ -269,10 +269,8 @@ def review_unanswered(
     """Questions that ended as no_match, grouped and redacted, most asked first."""
     from dataclasses import asdict
 
-    from ketfaq.unanswered import UnansweredStore
-
     settings = get_settings()
-    groups = UnansweredStore(settings.db_path).groups(limit)
+    groups = _store(settings).groups(limit)
     if as_json:
         typer.echo(json.dumps([asdict(g) for g in groups], indent=2, ensure_ascii=False))
         return
@@ -286,12 +284,32 @@ def review_unanswered(
                 typer.echo(f"      ~ {variant}")
 
 
+@review_app.command("purge")
+def review_purge(
+    older_than: Annotated[int | None, typer.Option(
+        "--older-than", min=0, help="Days (default: KETFAQ_UNANSWERED_RETENTION_DAYS; 0 deletes everything).")] = None,
+) -> None:
+    """Delete unanswered questions past the retention period (and over the cap) now."""
+    settings = get_settings()
+    days = settings.unanswered_retention_days if older_than is None else older_than
+    if days == 0 and older_than is None:
+        typer.echo("retention is off (KETFAQ_UNANSWERED_RETENTION_DAYS=0): only the cap applies", err=True)
+    removed = _store(settings).purge(older_than_days=days)
+    typer.echo(f"deleted {removed} group{'s' if removed != 1 else ''} of unanswered questions")
+
+
+def _store(settings: Settings):  # type: ignore[no-untyped-def]
+    from ketfaq.unanswered import UnansweredStore
+
+    return UnansweredStore(settings.db_path, similarity=settings.unanswered_similarity,
+                           retention_days=settings.unanswered_retention_days,
+                           max_groups=settings.unanswered_max_groups)
+
+
 @review_app.command("dismiss")
 def review_dismiss(group_id: Annotated[int, typer.Argument(help="Group id from `review unanswered`.")]) -> None:
     """Forget a group of unanswered questions, e.g. once an article answers it."""
-    from ketfaq.unanswered import UnansweredStore
-
-    if not UnansweredStore(get_settings().db_path).dismiss(group_id):
+    if not _store(get_settings()).dismiss(group_id):
         typer.echo(f"error: no group {group_id}", err=True)
         raise typer.Exit(2)
     typer.echo(f"dismissed group {group_id}")

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     admin_failure_limit: str = Field(
         "10/minute", description="failed admin sign-ins a client may make before it gets 429")
     record_unanswered: bool = True
+    unanswered_retention_days: int = Field(
+        90, ge=0, description="unanswered questions not asked again for this many days are deleted; 0 keeps them")
+    unanswered_max_groups: int = Field(
+        10_000, ge=0, description="at most this many unanswered groups are kept (least recently asked go first); 0: no cap")
     unanswered_similarity: float = Field(
         0.85, gt=0.0, le=1.0, description="cosine at which two unanswered questions are grouped")
     reload_interval: float = Field(

@@ -1,6 +1,8 @@
 """Questions the articles could not answer, kept in SQLite so staff can see what to write next.
 
-Only redacted text is stored (e-mail addresses and phone numbers replaced). Near-identical
+Only redacted text is stored (names, dates, numbers, addresses, contacts replaced: see
+redaction.py). Groups not asked for ``retention_days`` are forgotten, and at most ``max_groups``
+are kept (the least recently asked go first). Near-identical
 questions share a group: the same text after normalization (case, punctuation, spacing), or a
 question vector whose cosine similarity to the group's first question is at least ``similarity``.
 """
@@ -16,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["UnansweredGroup", "UnansweredStore", "normalize_question", "redact"]
+from ketfaq.redaction import redact
 
-EMAIL_MARK = "[email]"
-PHONE_MARK = "[phone]"
+__all__ = ["UnansweredGroup", "UnansweredStore", "normalize_question", "redact"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS question_group (
@@ -38,20 +39,6 @@ CREATE TABLE IF NOT EXISTS question_variant (
 );
 CREATE INDEX IF NOT EXISTS variant_group ON question_variant(group_id);
 """
-
-
-def redact(text: str) -> str:
-    """``text`` with e-mail addresses and phone numbers replaced by ``[email]`` and ``[phone]``."""
-    from ketfaq.lint import find_emails, find_phones  # phonenumbers: not imported at start-up
-
-    spans = [(a, b, EMAIL_MARK) for a, b in find_emails(text)]
-    masked = text
-    for a, b, _ in spans:
-        masked = masked[:a] + " " * (b - a) + masked[b:]  # keep offsets; hide e-mails from phones
-    spans += [(a, b, PHONE_MARK) for a, b in find_phones(masked)]
-    for a, b, mark in sorted(spans, reverse=True):
-        text = text[:a] + mark + text[b:]
-    return text
 
 
 def normalize_question(text: str) -> str:
@@ -74,17 +61,21 @@ class UnansweredGroup:
 class UnansweredStore:
     """An SQLite file of unanswered questions, safe to use from several threads and processes."""
 
-    def __init__(self, path: Path, *, similarity: float = 0.85) -> None:
+    def __init__(self, path: Path, *, similarity: float = 0.85, retention_days: int = 0,
+                 max_groups: int = 0) -> None:
         if not 0.0 < similarity <= 1.0:
             raise ValueError(f"similarity must be in (0, 1], got {similarity}")
         self.path = Path(path)
         self.similarity = similarity
+        self.retention_days = retention_days  # 0: keep until dismissed
+        self.max_groups = max_groups  # 0: no cap
         self._lock = threading.Lock()
         self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # a forgotten question is overwritten, not left in free pages
         if not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn.execute("PRAGMA journal_mode = WAL")
@@ -123,6 +114,7 @@ class UnansweredStore:
                                  (norm, group_id, text))
                 conn.execute("UPDATE question_group SET count = count + 1, last_seen = ? WHERE id = ?",
                              (stamp, group_id))
+                self._enforce_limits(conn, now or dt.datetime.now(dt.UTC))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -130,6 +122,43 @@ class UnansweredStore:
             finally:
                 conn.close()
         return int(group_id)
+
+    def _enforce_limits(self, conn: sqlite3.Connection, now: dt.datetime,
+                        retention_days: int | None = None) -> int:
+        """Forget groups past the retention period, then the least recently asked over the cap."""
+        removed = 0
+        days = self.retention_days if retention_days is None else retention_days
+        if retention_days == 0:  # asked for explicitly: forget everything
+            removed += conn.execute("DELETE FROM question_group").rowcount
+        elif days > 0:
+            cutoff = (now - dt.timedelta(days=days)).isoformat(timespec="seconds")
+            removed += conn.execute("DELETE FROM question_group WHERE last_seen < ?", (cutoff,)).rowcount
+        if self.max_groups > 0:
+            removed += conn.execute(
+                "DELETE FROM question_group WHERE id NOT IN (SELECT id FROM question_group "
+                "ORDER BY last_seen DESC, id DESC LIMIT ?)", (self.max_groups,)).rowcount
+        return removed
+
+    def purge(self, *, older_than_days: int | None = None, now: dt.datetime | None = None) -> int:
+        """Apply the retention period (or ``older_than_days``; 0: everything) and the cap now;
+        returns the number of groups removed."""
+        if not self.path.exists():
+            return 0
+        keep = self.retention_days if older_than_days is None else older_than_days
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                removed = self._enforce_limits(conn, now or dt.datetime.now(dt.UTC), keep)
+                conn.execute("COMMIT")
+                conn.execute("VACUUM")  # deleted text must not linger in free pages of the file
+                return removed
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.close()
 
     def _nearest_group(self, conn: sqlite3.Connection, vec: np.ndarray | None) -> int | None:
         if vec is None:
