@@ -21,15 +21,20 @@ TOKEN = "hostile-http-admin-token"
 
 
 @pytest.fixture(scope="module")
-def server(settings, built_index):
+def served(settings, built_index):
     from tests.test_trusted_proxies import _serve
 
     process, base = _serve(settings, {"KETFAQ_RATE_LIMIT": "", "KETFAQ_ADMIN_TOKEN": TOKEN})
     try:
-        yield base
+        yield process, base
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(served) -> str:
+    return served[1]
 
 
 @pytest.mark.slow
@@ -58,3 +63,43 @@ def test_schemathesis_finds_nothing(server: str, token: str | None, tmp_path: Pa
         command += ["-H", f"Authorization: Bearer {token}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_eight_concurrent_50_mb_bodies_are_refused_without_the_memory(served) -> None:
+    """Declared and chunked, all refused with 413 at the cap; the server's memory barely moves."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psutil
+
+    process, base = served
+    size, chunk = 50 * 2**20, b'{"question": "' + b"a" * (2**20 - 14)
+
+    def chunks():
+        sent = 0
+        while sent < size:
+            yield chunk
+            sent += len(chunk)
+
+    def send(i: int) -> int | str:
+        try:
+            if i % 2:  # chunked: no Content-Length, counted as it arrives
+                r = httpx.post(f"{base}/api/ask", content=chunks(), timeout=60,
+                               headers={"Content-Type": "application/json"})
+            else:
+                r = httpx.post(f"{base}/api/ask", content=b"a" * size, timeout=60,
+                               headers={"Content-Type": "application/json"})
+            return r.status_code
+        except httpx.HTTPError as exc:  # refused while we were still sending: also refused
+            return type(exc).__name__
+
+    server = psutil.Process(process.pid)
+    httpx.post(f"{base}/api/ask", json={"question": "Does it hurt?"}, timeout=30)  # warm
+    before = server.memory_info().rss
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(send, range(8)))
+    after = server.memory_info().rss
+    assert all(r == 413 or isinstance(r, str) for r in results), results
+    assert results.count(413) >= 4, results
+    assert after - before < 50 * 2**20, f"RSS rose {(after - before) / 2**20:.0f} MB"
+    assert httpx.post(f"{base}/api/ask", json={"question": "Does it hurt?"}, timeout=30).status_code == 200
