@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from ketfaq.contract import error_responses
 from ketfaq.index import current_version, list_versions
+from ketfaq.metrics import index_served
 from ketfaq.redaction import redact
 from ketfaq.settings import Settings
 from ketfaq.throttle import failure_limiter
@@ -131,6 +132,7 @@ def reload(request: Request) -> ReloadResult:
         raise HTTPException(503, detail=answerer.degraded) from None
     if changed:
         log.info("index reloaded on request: %s -> %s", previous, answerer.version)
+        index_served(answerer.index, previous)
     return ReloadResult(reloaded=changed, previous_version=previous, index_version=answerer.version)
 
 
@@ -183,6 +185,7 @@ async def _watch(app: FastAPI, interval: float) -> None:
         try:
             if await asyncio.to_thread(answerer.reload):
                 log.info("newly published index picked up: %s -> %s", previous, answerer.version)
+                index_served(answerer.index, previous)
             failed_on = None
         except Exception as exc:
             published = current_version(app.state.settings.index_dir)

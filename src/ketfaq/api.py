@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ketfaq import admin
 from ketfaq.answer import Answerer, InvalidQuestion, validate_question
 from ketfaq.contract import AnswerResponse, Kind, error_responses
+from ketfaq.metrics import ANSWERS, RequestMetrics, index_served, metrics_endpoint
 from ketfaq.runtime import load_answerer
 from ketfaq.safety.gate import without_surrogates
 from ketfaq.settings import Settings, get_settings
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.answerer = answerer or load_answerer(settings)
+        index_served(app.state.answerer.index)
         # What start-up built (modules, pydantic-core validators, index, lexicon) lives as long as
         # the process, yet every full collection walked all of it. Frozen, a full collection
         # only sees objects made since (docs/PERFORMANCE.md).
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     app.add_middleware(ReadableBody)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
+    app.add_middleware(RequestMetrics)  # outermost: every response counted, 413s and 429s too
     rate_limit = RateLimit(settings.rate_limit, settings.rate_limit_storage)
 
     @app.exception_handler(RequestValidationError)
@@ -138,9 +141,12 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
         # the encoder. One hop: a sync endpoint would take a second one for FastAPI's response
         # validation, which costs throughput under load (docs/PERFORMANCE.md).
         response = await run_in_threadpool(answerer.ask, question)
+        ANSWERS.labels(response.kind.value).inc()
         if response.kind == Kind.NO_MATCH and settings.record_unanswered:
             background.add_task(admin.record_unanswered, request.app, question)
         return response
+
+    app.get("/metrics", include_in_schema=False)(metrics_endpoint(settings.metrics_token))
 
     @app.get("/api/health", response_model=Health)
     def health(answerer: AnswererDep) -> Health:

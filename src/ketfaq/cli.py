@@ -70,8 +70,11 @@ def serve(
                                          "(forked after the imports; each encoder gets its share of the cores).")] = 1,
 ) -> None:
     """Serve the API and chat page; builds the index first when it is missing or stale."""
-    from ketfaq.runtime import index_state
     from ketfaq.server import serve as run_server
+    from ketfaq.server import shared_metrics_dir
+
+    shared_metrics_dir(workers)  # first: the build child and every worker write their metrics there
+    from ketfaq.runtime import index_state
 
     settings = get_settings()
     if (state := index_state(settings)) != "current":

@@ -12,11 +12,31 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["serve"]
+__all__ = ["serve", "shared_metrics_dir"]
+
+
+def shared_metrics_dir(workers: int) -> None:
+    """With several workers, a fresh folder where each writes its metrics and /metrics sums them;
+    set before prometheus_client is imported anywhere (it reads the variable at import)."""
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import atexit
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="ketfaq-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
+def _worker_exited(server, worker) -> None:  # type: ignore[no-untyped-def]  # gunicorn's hook
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def serve(host: str, port: int, workers: int = 1, *, log_level: str = "info") -> None:
     """Serve ``ketfaq.api:create_app`` on ``host:port`` until stopped (SIGTERM or Ctrl-C)."""
+    shared_metrics_dir(workers)
     os.environ["KETFAQ_WORKERS"] = str(workers)
     from ketfaq.settings import get_settings
 
@@ -41,6 +61,7 @@ def serve(host: str, port: int, workers: int = 1, *, log_level: str = "info") ->
         "loglevel": log_level,
         "accesslog": None,
         "control_socket_disable": True,
+        "child_exit": _worker_exited,
         "forwarded_allow_ips": trusted,  # "" trusts no proxy  # gunicorn 27's admin socket: one fixed path per user
     }).run()
 

@@ -124,6 +124,8 @@ class Settings(BaseSettings):
         "", description="comma-separated addresses of reverse proxies whose X-Forwarded-For is "
         "believed (e.g. '127.0.0.1' for nginx on the same host); empty trusts none")
     admin_token: str = ""
+    metrics_token: str = Field("", description="bearer token for GET /metrics (Prometheus); empty: "
+                               "/metrics answers 404")
     admin_failure_limit: str = Field(
         "10/minute", description="failed admin sign-ins a client may make before it gets 429")
     record_unanswered: bool = True
@@ -209,6 +211,8 @@ class Settings(BaseSettings):
             raise ValueError("chunk_overlap must be smaller than chunk_size")
         if self.admin_token and len(self.admin_token) < 16:
             raise ValueError("admin_token must be at least 16 characters (or empty to disable admin)")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise ValueError("metrics_token must be at least 16 characters (or empty to close /metrics)")
         return self
 
     def resolved_encoder_threads(self) -> int:

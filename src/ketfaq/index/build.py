@@ -197,6 +197,8 @@ def build_index(
     if publish_now:
         publish(index_dir, version)
         prune(index_dir, keep_versions)
+    seconds = (dt.datetime.now(dt.UTC) - start).total_seconds()
+    _observe_build(seconds)
 
     old_articles = previous.articles if previous else {}
     changes = _chunk_changes(old_chunk_list, chunks)
@@ -214,7 +216,7 @@ def build_index(
         articles_removed=sorted(set(old_articles) - set(articles_meta)),
         chunks_added=totals["added"],
         chunks_removed=totals["removed"],
-        seconds=(dt.datetime.now(dt.UTC) - start).total_seconds(),
+        seconds=seconds,
         chunks_changed=totals["changed"],
         chunks_unchanged=totals["unchanged"],
         per_article={doc: c for doc, c in sorted(changes.items())
@@ -247,6 +249,14 @@ def _chunk_changes(old: list[Chunk], new: list[Chunk]) -> dict[str, dict[str, in
                 else "unchanged" if before[slot] == after[slot] else "changed")
         changes.setdefault(slot[0], dict.fromkeys(_CHANGE_KINDS, 0))[kind] += 1
     return changes
+
+
+def _observe_build(seconds: float) -> None:
+    """The build's duration for /metrics: under ``ketfaq serve --workers N`` a build child writes
+    it where the workers' scrape reads it (``PROMETHEUS_MULTIPROC_DIR``)."""
+    from ketfaq.metrics import observe_build
+
+    observe_build(seconds)
 
 
 def _safe_name(name: str) -> str:
