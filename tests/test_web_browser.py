@@ -639,3 +639,42 @@ def test_api_docs_render_from_vendored_files_under_the_csp(browser, live_url: st
         context.close()
     assert not foreign, foreign
     assert not problems, problems
+
+
+def test_visitor_feedback_reaches_the_review_queue_and_crisis_answers_take_none(
+        browser, settings: Settings, answerer, tmp_path: Path) -> None:
+    """Keyboard only: "No", a comment (with an e-mail the store must not keep), Send; staff see it."""
+    import httpx
+
+    token = "feedback-review-admin-token"
+    app = app_for(settings, answerer, rate_limit="", admin_token=token, db_path=tmp_path / "db.sqlite3")
+    with serve(app) as url:
+        context, page, watch = open_page(browser, url)
+        try:
+            answered = ask(page, QUESTION)
+            exchange = page.locator(".exchange").last
+            feedback = exchange.locator(".feedback")
+            feedback.wait_for()
+            no = feedback.get_by_role("button", name="No")
+            no.focus()
+            page.keyboard.press("Enter")
+            comment = feedback.locator("textarea")
+            comment.wait_for()
+            assert comment.evaluate("(n) => n === document.activeElement")  # focus moved to the comment
+            page.keyboard.type("Nothing about parking. Write to me at pat@example.com")
+            page.keyboard.press("Tab")
+            with page.expect_response(lambda r: r.url.endswith("/api/feedback")) as sent:
+                page.keyboard.press("Enter")
+            assert sent.value.status == 200 and sent.value.json() == {"recorded": True}
+            feedback.locator(".feedback-status", has_text="Thank you").wait_for()
+            assert ask(page, CRISIS)["kind"] == "crisis"
+            assert page.locator(".exchange").last.locator(".feedback").count() == 0
+            queue = httpx.get(url + "api/admin/feedback", headers={"Authorization": f"Bearer {token}"},
+                              timeout=10).json()
+        finally:
+            context.close()
+    assert len(queue) == 1 and queue[0]["helpful"] is False and queue[0]["kind"] == answered["kind"]
+    assert queue[0]["question"] == QUESTION and queue[0]["index_version"] == answered["index_version"]
+    assert queue[0]["passage_ids"] == [p["id"] for p in answered["passages"]]
+    assert "[email]" in queue[0]["comment"] and "pat@example.com" not in queue[0]["comment"]
+    assert not watch.errors and not watch.foreign

@@ -1,7 +1,7 @@
 // The chat page: sends the visitor's question to the API and shows the answer.
 // URLs are relative, so the page also works when the app is served under a path prefix.
 
-import { el, renderAnswer, renderQuestion, renderThinking } from "./render.js";
+import { el, renderAnswer, renderFeedback, renderQuestion, renderThinking } from "./render.js";
 
 const REQUEST_TIMEOUT_MS = 60000;
 
@@ -98,6 +98,7 @@ async function ask(question) {
     if (response.ok) {
       const answer = await response.json();
       thinking.replaceWith(renderAnswer(answer));
+      if (answer.kind !== "crisis") exchange.append(renderFeedback((helpful, comment) => sendFeedback(answer, helpful, comment)));
       // Only now is the question answered: clear the box for the next one.
       if (box.value === question) box.value = "";
       statusLine.textContent = MESSAGES.received;
@@ -118,6 +119,28 @@ async function ask(question) {
     statusLine.textContent = "";
     if (!box.value) box.value = question;
     showError(failure);
+  }
+}
+
+/** Send a verdict on ``answer``; true when the server kept it. */
+async function sendFeedback(answer, helpful, comment) {
+  try {
+    const response = await fetch("api/feedback", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({
+        question: answer.question,
+        kind: answer.kind,
+        index_version: answer.index_version,
+        passage_ids: (answer.passages || []).map((p) => p.id).filter(Boolean),
+        helpful,
+        comment,
+      }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    return response.ok && (await response.json()).recorded === true;
+  } catch {
+    return false;
   }
 }
 

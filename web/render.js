@@ -216,3 +216,55 @@ export function renderThinking() {
   box.setAttribute("aria-hidden", "true");
   return box;
 }
+
+/**
+ * "Was this helpful?" under an answer (never under a crisis answer). ``send(helpful, comment)``
+ * returns a promise of true when the server kept it. "Yes" is sent at once; "No" opens an
+ * optional comment first, so a visitor can say what was missing.
+ */
+export function renderFeedback(send) {
+  const box = el("form", "feedback");
+  box.setAttribute("aria-label", "Feedback on this answer");
+  const question = el("p", "feedback-question", "Was this helpful?");
+  const yes = el("button", "feedback-button", "Yes");
+  const no = el("button", "feedback-button", "No");
+  yes.type = "button";
+  no.type = "button";
+  const status = el("p", "feedback-status");
+  status.setAttribute("role", "status");
+  const buttons = el("div", "feedback-buttons");
+  buttons.append(yes, no);
+  box.append(question, buttons, status);
+
+  async function submit(helpful, comment) {
+    for (const control of box.querySelectorAll("button, textarea")) control.disabled = true;
+    const kept = await send(helpful, comment);
+    status.textContent = kept
+      ? "Thank you: the clinic's team reads this."
+      : "Sorry, that couldn't be sent. Thank you for trying.";
+  }
+
+  yes.addEventListener("click", () => submit(true, null));
+  no.addEventListener("click", () => {
+    buttons.remove();
+    const label = el("label", "feedback-label", "What was missing? (optional, please leave out names and numbers)");
+    const comment = el("textarea", "feedback-comment");
+    comment.maxLength = 500;
+    comment.rows = 2;
+    const commentId = nextId("feedback-comment");
+    comment.id = commentId;
+    label.htmlFor = commentId;
+    const sendButton = el("button", "feedback-button", "Send");
+    sendButton.type = "submit";
+    box.insertBefore(label, status);
+    box.insertBefore(comment, status);
+    box.insertBefore(sendButton, status);
+    comment.focus();
+  });
+  box.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = box.querySelector("textarea");
+    submit(false, text && text.value.trim() ? text.value.trim() : null);
+  });
+  return box;
+}

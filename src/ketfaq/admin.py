@@ -14,13 +14,15 @@ import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from ketfaq.contract import error_responses
+from ketfaq.feedback import FeedbackStore
 from ketfaq.index import current_version, list_versions
 from ketfaq.metrics import index_served
 from ketfaq.redaction import redact
@@ -159,8 +161,41 @@ def unanswered(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
     return UnansweredList(recording=settings.record_unanswered, groups=groups)
 
 
+class FeedbackOut(BaseModel):
+    id: int
+    created: str
+    helpful: bool
+    kind: str
+    question: str
+    comment: str | None
+    index_version: str
+    passage_ids: list[str]
+    handled: str | None
+
+
+@router.get("/feedback", response_model=list[FeedbackOut])
+def feedback(request: Request, verdict: Literal["not_helpful", "helpful", "all"] = "not_helpful",
+             include_handled: bool = False,
+             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[FeedbackOut]:
+    """Visitors' verdicts, newest first; by default the review queue (not helpful, not handled)."""
+    helpful = {"not_helpful": False, "helpful": True, "all": None}[verdict]
+    entries = request.app.state.feedback.entries(helpful=helpful, include_handled=include_handled, limit=limit)
+    return [FeedbackOut(**asdict(e)) for e in entries]
+
+
+@router.post("/feedback/{entry_id}/handled", response_model=FeedbackOut,
+             responses=error_responses(404))
+def feedback_handled(request: Request, entry_id: int) -> FeedbackOut:
+    """Take a feedback entry off the review queue."""
+    store = request.app.state.feedback
+    if not store.mark_handled(entry_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No open feedback entry {entry_id}.")
+    return FeedbackOut(**asdict(store.get(entry_id)))
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the admin routes and the unanswered-question store to ``app``."""
+    app.state.feedback = FeedbackStore(settings.db_path, retention_days=settings.unanswered_retention_days)
     app.state.unanswered = UnansweredStore(settings.db_path, similarity=settings.unanswered_similarity,
                                            retention_days=settings.unanswered_retention_days,
                                            max_groups=settings.unanswered_max_groups)

@@ -248,6 +248,7 @@ class Answerer:
                     else referral_for(kind, crisis_referral=self.settings.crisis_referral))
         passages = [
             Passage(
+                id=hit.chunk.id,
                 text=hit.chunk.text,
                 source=Source(
                     doc_id=hit.chunk.doc_id,

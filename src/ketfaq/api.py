@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketfaq import admin
 from ketfaq.answer import Answerer, InvalidQuestion, validate_question
-from ketfaq.contract import AnswerResponse, Kind, error_responses
-from ketfaq.metrics import ANSWERS, RequestMetrics, index_served, metrics_endpoint
+from ketfaq.contract import AnswerResponse, FeedbackRequest, FeedbackResult, Kind, error_responses
+from ketfaq.metrics import ANSWERS, FEEDBACK, RequestMetrics, index_served, metrics_endpoint
 from ketfaq.runtime import load_answerer
 from ketfaq.safety.gate import without_surrogates
 from ketfaq.settings import Settings, get_settings
@@ -145,6 +145,23 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
         if response.kind == Kind.NO_MATCH and settings.record_unanswered:
             background.add_task(admin.record_unanswered, request.app, question)
         return response
+
+    @app.post("/api/feedback", response_model=FeedbackResult, dependencies=[Depends(rate_limit)],
+              responses=error_responses(413, 429))
+    def feedback(body: FeedbackRequest, request: Request) -> FeedbackResult:
+        """A visitor's "was this helpful?" on an answer; stored redacted for staff (not for crises)."""
+        if body.kind == Kind.CRISIS:
+            raise InvalidQuestion("Feedback is not collected on crisis answers.")
+        try:
+            request.app.state.feedback.record(
+                question=without_surrogates(body.question), kind=body.kind.value, helpful=body.helpful,
+                index_version=body.index_version, passage_ids=body.passage_ids,
+                comment=without_surrogates(body.comment) if body.comment else None)
+        except Exception as exc:  # a full disk must not become a 500 for a visitor being helpful
+            log.warning("could not record feedback (%s)", type(exc).__name__)
+            return FeedbackResult(recorded=False)
+        FEEDBACK.labels(str(body.helpful).lower(), body.kind.value).inc()
+        return FeedbackResult(recorded=True)
 
     app.get("/metrics", include_in_schema=False)(metrics_endpoint(settings.metrics_token))
 

@@ -287,6 +287,36 @@ def review_unanswered(
                 typer.echo(f"      ~ {variant}")
 
 
+@review_app.command("feedback")
+def review_feedback(
+    limit: Annotated[int, typer.Option(min=1, help="How many entries to show.")] = 30,
+    handled: Annotated[int | None, typer.Option("--handled", help="Take entry ID off the queue.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Answers visitors marked not helpful (redacted), newest first: the review queue."""
+    from dataclasses import asdict
+
+    from ketfaq.feedback import FeedbackStore
+
+    store = FeedbackStore(get_settings().db_path)
+    if handled is not None:
+        if not store.mark_handled(handled):
+            typer.echo(f"error: no open feedback entry {handled}", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"feedback {handled} marked handled")
+        return
+    entries = store.entries(helpful=False, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([asdict(e) for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        typer.echo("no answers marked not helpful are waiting")
+    for e in entries:
+        typer.echo(f"[{e.id}] {e.created}  {e.kind}  index {e.index_version}\n    {e.question}")
+        if e.comment:
+            typer.echo(f"    comment: {e.comment}")
+
+
 @review_app.command("purge")
 def review_purge(
     older_than: Annotated[int | None, typer.Option(

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-__all__ = ["AnswerResponse", "ErrorBody", "Highlight", "Kind", "Passage", "Source", "error_responses"]
+__all__ = ["AnswerResponse", "ErrorBody", "FeedbackRequest", "FeedbackResult", "Highlight", "Kind", "Passage", "Source", "error_responses"]
 
 
 class Kind(StrEnum):
@@ -43,6 +43,7 @@ class Highlight(BaseModel):
 class Passage(BaseModel):
     """A verbatim slice of an article."""
 
+    id: str = Field(description="the passage's id in this index version (named in feedback)")
     text: str
     source: Source
     score: float = Field(description="cosine similarity to the question; higher is better")
@@ -63,6 +64,21 @@ class AnswerResponse(BaseModel):
     check_in: str | None = Field(
         None, description="a fixed line with the crisis resources, added when the message worries "
         "the safety gate without being a crisis; null otherwise")
+
+
+class FeedbackRequest(BaseModel):
+    """The body of ``POST /api/feedback``: a visitor's verdict on one answer they got."""
+
+    question: str = Field(min_length=1, max_length=20_000, description="the question as asked")
+    kind: Kind = Field(description="the answer's kind; crisis answers take no feedback")
+    index_version: str = Field(min_length=1, max_length=100)
+    passage_ids: list[str] = Field(default_factory=list, max_length=10)
+    helpful: bool
+    comment: str | None = Field(None, max_length=500, description="optional; redacted before it is stored")
+
+
+class FeedbackResult(BaseModel):
+    recorded: bool
 
 
 class ErrorBody(BaseModel):

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from ketfaq.index import LoadedIndex
 
-__all__ = ["ANSWERS", "RequestMetrics", "index_served", "metrics_endpoint",
+__all__ = ["ANSWERS", "FEEDBACK", "RequestMetrics", "index_served", "metrics_endpoint",
            "observe_build"]
 
 REQUESTS = Counter("ketfaq_http_requests", "HTTP requests by route and status",
@@ -38,6 +38,7 @@ LATENCY = Histogram("ketfaq_http_request_duration_seconds", "Time to answer, by 
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 ANSWERS = Counter("ketfaq_answers", "Answers by kind (crisis, no_match, ...): the crisis count, "
                   "and the no_match rate as no_match / all", ["kind"])
+FEEDBACK = Counter("ketfaq_feedback", "Visitors' verdicts on answers", ["helpful", "kind"])
 INDEX_INFO = Gauge("ketfaq_index_info", "1 for the index version being served", ["version"],
                    multiprocess_mode="livemax")
 INDEX_BUILT = Gauge("ketfaq_index_built_timestamp_seconds", "When the served index was built "
