@@ -678,3 +678,57 @@ def test_visitor_feedback_reaches_the_review_queue_and_crisis_answers_take_none(
     assert queue[0]["passage_ids"] == [p["id"] for p in answered["passages"]]
     assert "[email]" in queue[0]["comment"] and "pat@example.com" not in queue[0]["comment"]
     assert not watch.errors and not watch.foreign
+
+
+def test_staff_sign_in_publish_and_roll_back_by_keyboard(browser, settings: Settings, encoder,
+                                                          tmp_path: Path) -> None:
+    """A staff member signs in with the keyboard only, sees the checker's finding, publishes an
+    edited article, sees the chat page answer from the new version without a restart, and rolls
+    back; the console fits a 375 px phone."""
+    from ketfaq.answer import Answerer
+    from ketfaq.index import build_index, current_version
+    from ketfaq.staff.accounts import StaffStore
+    from tests.staff_helpers import edit, private_copy
+
+    own = private_copy(settings, tmp_path)
+    build_index(own, encoder)
+    StaffStore(own.db_path).add("dana", "correct horse battery staple")
+    first = current_version(own.index_dir)
+    with serve(app_for(own, Answerer(own, encoder), rate_limit="")) as url:
+        context = browser.new_context(viewport=PHONE, service_workers="block")
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        try:
+            page.goto(url + "staff/login")
+            page.keyboard.press("Tab")  # the skip-free form: name first
+            page.keyboard.type("dana")
+            page.keyboard.press("Tab")
+            page.keyboard.type("correct horse battery staple")
+            page.keyboard.press("Enter")
+            page.get_by_text("Signed in as").wait_for()
+            assert page.get_by_text("spun-text").count() >= 1  # the shipped corpus's one warning
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            edit(own.corpus_dir / "003-ketamine-for-anxiety.md", "- Trembling", "- Trembling or shaking")
+            page.reload()
+            page.get_by_text("differ from the published index").wait_for()
+            page.get_by_role("button", name="Publish the articles as they are now").focus()
+            page.keyboard.press("Enter")
+            page.get_by_text("Published: visitors now get answers").wait_for()
+            if os.environ.get("KETFAQ_SCREENSHOT_DIR"):
+                page.screenshot(path=str(Path(os.environ["KETFAQ_SCREENSHOT_DIR"]) / "staff-phone.png"))
+            second = current_version(own.index_dir)
+            assert second != first
+            chat = context.new_page()
+            chat.goto(url)
+            chat.locator(".starter").first.wait_for()
+            assert ask(chat, "What are the symptoms of anxiety?")["index_version"] == second
+            page.locator("form[action='/staff/rollback']").filter(
+                has=page.locator(f"input[value='{first}']")).get_by_role("button").click()
+            page.get_by_text("That version is published again.").wait_for()
+            assert current_version(own.index_dir) == first
+            assert ask(chat, "Is ketamine addictive?")["index_version"] == first
+            assert page.get_by_text("rolled back to").count() >= 1  # the audit log names who and what
+        finally:
+            context.close()
+    assert not errors, errors

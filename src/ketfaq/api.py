@@ -22,6 +22,7 @@ from ketfaq.metrics import ANSWERS, FEEDBACK, RequestMetrics, index_served, metr
 from ketfaq.runtime import load_answerer
 from ketfaq.safety.gate import without_surrogates
 from ketfaq.settings import Settings, get_settings
+from ketfaq.staff.console import install_console
 from ketfaq.throttle import RateLimit
 from ketfaq.web import BodyLimit, ReadableBody, SecurityHeaders, mount_api_docs, mount_web
 
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     )
     app.state.settings = settings
     admin.install(app, settings)
+    install_console(app, settings)
     # Inside out: bodies made readable, within the cap (413), with the security headers on all.
     app.add_middleware(ReadableBody)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

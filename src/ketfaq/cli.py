@@ -11,6 +11,7 @@ import typer
 
 from ketfaq.safety.commands import safety_app
 from ketfaq.settings import Settings, get_settings
+from ketfaq.staff.commands import staff_app
 
 if TYPE_CHECKING:  # the index pulls in faiss: only the commands that need it import it
     from ketfaq.index import BuildReport
@@ -128,6 +129,7 @@ review_app = typer.Typer(help="What visitors asked that the articles don't answe
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(index_app, name="index")
 app.add_typer(review_app, name="review")
+app.add_typer(staff_app, name="staff")
 app.add_typer(safety_app, name="safety")
 from ketfaq.ranking.commands import rank_app  # noqa: E402
 

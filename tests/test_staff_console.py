@@ -1,0 +1,140 @@
+"""The staff console's security and its actions, over HTTP through the real app."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ketfaq.answer import Answerer
+from ketfaq.api import create_app
+from ketfaq.index import build_index, current_version
+from ketfaq.staff.accounts import StaffStore
+from tests.staff_helpers import edit, private_copy
+
+NAME, PASSWORD = "dana", "correct horse battery staple"
+ARTICLE = "003-ketamine-for-anxiety.md"
+
+
+@pytest.fixture()
+def own(tmp_path: Path, settings, encoder, built_index):
+    own = private_copy(settings, tmp_path, admin_failure_limit="5/minute")
+    build_index(own, encoder)
+    StaffStore(own.db_path).add(NAME, PASSWORD)
+    return own
+
+
+@pytest.fixture()
+def client(own, encoder):
+    with TestClient(create_app(own, Answerer(own, encoder)), base_url="https://clinic.test") as c:
+        yield c
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client: TestClient, password: str = PASSWORD):
+    page = client.get("/staff/login")
+    return client.post("/staff/login", data={"name": NAME, "password": password, "csrf": _csrf(page.text)},
+                       follow_redirects=False)
+
+
+PROTECTED = [("get", "/staff"), ("post", "/staff/publish"), ("post", "/staff/rollback"),
+             ("post", "/staff/logout"), ("post", "/staff/unanswered/1/handled"),
+             ("post", "/staff/feedback/1/handled")]
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_every_staff_route_refuses_without_a_session(client: TestClient, method: str, path: str) -> None:
+    response = getattr(client, method)(path, follow_redirects=False)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Sign in at /staff/login first."}  # never a page of the console
+
+
+@pytest.mark.parametrize(("method", "path"), [p for p in PROTECTED if p[0] == "post"])
+def test_forms_without_the_csrf_token_are_refused(client: TestClient, method: str, path: str) -> None:
+    assert sign_in(client).status_code == 303
+    assert client.post(path, data={"version": "x"}).status_code == 403
+    assert client.post(path, data={"version": "x", "csrf": "forged"}).status_code == 403
+
+
+def test_sign_in_form_needs_its_own_csrf_cookie(client: TestClient) -> None:
+    client.get("/staff/login")
+    response = client.post("/staff/login", data={"name": NAME, "password": PASSWORD, "csrf": "guess"})
+    assert response.status_code == 403
+
+
+def test_sign_in_sets_a_fresh_strict_httponly_secure_cookie(client: TestClient) -> None:
+    client.cookies.set("ketfaq_staff", "planted-by-an-attacker", domain="clinic.test", path="/staff")
+    response = sign_in(client)
+    assert response.status_code == 303 and response.headers["location"] == "/staff"
+    cookie = [h for h in response.headers.get_list("set-cookie") if h.startswith("ketfaq_staff=")][0]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie and "Path=/staff" in cookie
+    session = re.match(r"ketfaq_staff=([^;]+)", cookie).group(1)
+    assert session != "planted-by-an-attacker"  # session fixation: a new id at every sign-in
+    page = client.get("/staff")
+    assert page.status_code == 200 and "Signed in as" in page.text
+    assert "script" not in page.text.lower()  # the console runs no script at all
+    client.cookies.clear()
+    client.cookies.set("ketfaq_staff", "planted-by-an-attacker", domain="clinic.test", path="/staff")
+    assert client.get("/staff").status_code == 401
+
+
+def test_wrong_passwords_are_throttled_and_never_stored_or_logged(client: TestClient, own,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    wrong = "not-the-password-" + "x" * 8
+    with caplog.at_level(logging.DEBUG):
+        codes = [sign_in(client, wrong).status_code for _ in range(7)]
+    assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
+    assert sign_in(client).status_code == 429  # even the right password waits
+    raw = b"".join(p.read_bytes() for p in own.db_path.parent.glob(own.db_path.name + "*"))
+    assert PASSWORD.encode() not in raw and wrong.encode() not in raw and b"$argon2id$" in raw
+    assert PASSWORD not in caplog.text and wrong not in caplog.text
+
+
+def test_publish_rollback_and_the_audit_log(client: TestClient, own) -> None:
+    sign_in(client)
+    csrf = _csrf(client.get("/staff").text)
+    first = current_version(own.index_dir)
+    unchanged = client.post("/staff/publish", data={"csrf": csrf})
+    assert unchanged.status_code == 200 and "Nothing to publish" in unchanged.text
+    edit(own.corpus_dir / ARTICLE, "- Trembling", "- Trembling or shaking")
+    assert "differ from the published index" in client.get("/staff").text
+    published = client.post("/staff/publish", data={"csrf": csrf})
+    assert "Published" in published.text
+    second = current_version(own.index_dir)
+    assert second != first
+    answer = client.post("/api/ask", json={"question": "What are the symptoms of anxiety?"}).json()
+    assert answer["index_version"] == second  # served at once, no restart
+    rolled = client.post("/staff/rollback", data={"csrf": csrf, "version": first})
+    assert "published again" in rolled.text and current_version(own.index_dir) == first
+    assert client.post("/api/ask", json={"question": "Is ketamine addictive?"}).json()["index_version"] == first
+    log = [(e.name, e.action, e.detail) for e in StaffStore(own.db_path).audit_log()]
+    assert (NAME, "published", second) in log and (NAME, "rolled back to", first) in log
+    assert client.post("/staff/rollback", data={"csrf": csrf, "version": "no-such"}).status_code == 404
+    assert client.post("/staff/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    assert client.get("/staff").status_code == 401
+
+
+def test_staff_cli_adds_accounts_without_echoing_the_password(own, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from ketfaq.cli import app
+    from ketfaq.settings import get_settings
+
+    monkeypatch.setenv("KETFAQ_DB_PATH", str(own.db_path))
+    get_settings.cache_clear()
+    try:
+        short = CliRunner().invoke(app, ["staff", "add", "lee"], input="short\nshort\n")
+        added = CliRunner().invoke(app, ["staff", "add", "lee"], input="a long enough password\n" * 2)
+        listed = CliRunner().invoke(app, ["staff", "list"])
+    finally:
+        get_settings.cache_clear()
+    assert short.exit_code == 2 and "at least 12" in short.output
+    assert added.exit_code == 0 and "a long enough password" not in added.output
+    assert listed.stdout.split() == ["dana", "lee"]
+    assert StaffStore(own.db_path).verify("lee", "a long enough password")
