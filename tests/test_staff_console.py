@@ -138,3 +138,42 @@ def test_staff_cli_adds_accounts_without_echoing_the_password(own, monkeypatch) 
     assert added.exit_code == 0 and "a long enough password" not in added.output
     assert listed.stdout.split() == ["dana", "lee"]
     assert StaffStore(own.db_path).verify("lee", "a long enough password")
+
+
+def test_upload_edit_preview_and_try_against_the_draft(client: TestClient, own) -> None:
+    """Upload an article, see the checker's finding, fix it with a preview, try a question against
+    the draft beside the published answer, then publish."""
+    sign_in(client)
+    csrf = _csrf(client.get("/staff").text)
+    page = ("<html><body><h1>Parking at the clinic</h1><p>Patients park free in the garage under the "
+            "clinic building on Level 2; bring your ticket to the front desk to have it validated.</p>"
+            "<p>Call now to book your free consultation today!</p></body></html>")
+    uploaded = client.post("/staff/articles", data={"csrf": csrf},
+                           files={"file": ("parking.html", page.encode(), "text/html")}, follow_redirects=False)
+    assert uploaded.status_code == 303
+    editor = client.get(uploaded.headers["location"])
+    assert editor.status_code == 200 and "call-to-action" in editor.text and "The passages visitors" in editor.text
+    doc_id = uploaded.headers["location"].rsplit("/", 1)[1]
+    text = re.search(r"<textarea[^>]*>(.*?)</textarea>", editor.text, re.S).group(1)
+    import html
+
+    fixed = html.unescape(text).replace("Call now to book your free consultation today!", "")
+    preview = client.post(f"/staff/articles/{doc_id}", data={"csrf": csrf, "text": fixed, "action": "preview"})
+    assert "call-to-action" not in preview.text and "Level 2" in preview.text
+    assert "Call now" in (own.corpus_dir / f"{doc_id}.md").read_text()  # a preview saves nothing
+    saved = client.post(f"/staff/articles/{doc_id}", data={"csrf": csrf, "text": fixed, "action": "save"})
+    assert saved.status_code == 200 and "Saved." in saved.text
+    assert "Call now" not in (own.corpus_dir / f"{doc_id}.md").read_text()
+    broken = client.post(f"/staff/articles/{doc_id}", data={"csrf": csrf, "text": "no front matter", "action": "save"})
+    assert broken.status_code == 422 and "front matter" in broken.text
+    tried = client.post("/staff/try", data={"csrf": csrf, "question": "Where do I park for my appointment?"})
+    assert tried.status_code == 200 and "Published now" in tried.text and "After you publish" in tried.text
+    assert tried.text.count("Level 2") == 1  # only the draft has the new article
+    assert current_version(own.index_dir) != re.findall(r"index (\S+)</p>", tried.text)[-1]
+    assert "Published" in client.post("/staff/publish", data={"csrf": csrf}).text
+    answer = client.post("/api/ask", json={"question": "Where do I park for my appointment?"}).json()
+    assert any("Level 2" in p["text"] for p in answer["passages"])
+    retired = client.post(f"/staff/articles/{doc_id}/retire", data={"csrf": csrf})
+    assert "Retired" in retired.text and not (own.corpus_dir / f"{doc_id}.md").exists()
+    actions = [e.action for e in StaffStore(own.db_path).audit_log()]
+    assert {"added", "edited", "published", "retired"} <= set(actions)

@@ -82,6 +82,16 @@ def _readable(errors: list[dict[str, Any]]) -> str:
     return "The request could not be read; send JSON like {\"question\": \"...\"}."
 
 
+def _readable_feedback(errors: list[dict[str, Any]]) -> str:
+    """The sentence for a feedback body that can't be used."""
+    for error in errors:
+        if error.get("loc", ())[-1:] == ("kind",) and error.get("input") == Kind.CRISIS:
+            return "Feedback is not collected on crisis answers."
+    fields = sorted({str(e.get("loc", ())[-1]) for e in errors if len(e.get("loc", ())) > 1})
+    return ("The feedback could not be read" + (f" (check {', '.join(fields)})" if fields else "")
+            + '; send JSON like {"question": "...", "kind": "answer", "index_version": "...", "helpful": true}.')
+
+
 def create_app(settings: Settings | None = None, answerer: Answerer | None = None) -> FastAPI:
     """The ASGI app; loads the model and index once at start-up."""
     settings = settings or get_settings()
@@ -120,7 +130,10 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _readable(list(exc.errors()))})
+        errors = list(exc.errors())
+        if request.url.path == "/api/feedback":
+            return JSONResponse(status_code=422, content={"detail": _readable_feedback(errors)})
+        return JSONResponse(status_code=422, content={"detail": _readable(errors)})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -152,8 +165,6 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
               responses=error_responses(413, 429))
     def feedback(body: FeedbackRequest, request: Request) -> FeedbackResult:
         """A visitor's "was this helpful?" on an answer; stored redacted for staff (not for crises)."""
-        if body.kind == Kind.CRISIS:
-            raise InvalidQuestion("Feedback is not collected on crisis answers.")
         try:
             request.app.state.feedback.record(
                 question=without_surrogates(body.question), kind=body.kind.value, helpful=body.helpful,

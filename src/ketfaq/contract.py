@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 __all__ = ["AnswerResponse", "ErrorBody", "FeedbackRequest", "FeedbackResult", "Highlight", "Kind", "Passage", "Source", "error_responses"]
 
@@ -43,7 +43,7 @@ class Highlight(BaseModel):
 class Passage(BaseModel):
     """A verbatim slice of an article."""
 
-    id: str = Field(description="the passage's id in this index version (named in feedback)")
+    id: str | None = Field(None, description="the passage's id in this index version (named in feedback)")
     text: str
     source: Source
     score: float = Field(description="cosine similarity to the question; higher is better")
@@ -66,14 +66,18 @@ class AnswerResponse(BaseModel):
         "the safety gate without being a crisis; null otherwise")
 
 
+# The kinds an answer can take feedback on: every kind but crisis.
+FeedbackKind = StrEnum("FeedbackKind", {k.name: k.value for k in Kind if k != Kind.CRISIS})
+
+
 class FeedbackRequest(BaseModel):
     """The body of ``POST /api/feedback``: a visitor's verdict on one answer they got."""
 
     question: str = Field(min_length=1, max_length=20_000, description="the question as asked")
-    kind: Kind = Field(description="the answer's kind; crisis answers take no feedback")
+    kind: FeedbackKind = Field(description="the answer's kind; crisis answers take no feedback")
     index_version: str = Field(min_length=1, max_length=100)
     passage_ids: list[str] = Field(default_factory=list, max_length=10)
-    helpful: bool
+    helpful: StrictBool  # "helpful": 0 is not a verdict
     comment: str | None = Field(None, max_length=500, description="optional; redacted before it is stored")
 
 

@@ -34,7 +34,8 @@ _pages = Environment(loader=PackageLoader("ketfaq", "staff/templates"), autoesca
 NOTICES = {"published": "Published: visitors now get answers from the new version.",
            "unchanged": "Nothing to publish: the articles match the published version.",
            "rolled-back": "That version is published again.",
-           "handled": "Marked handled.", "failed": "That did not work; the log says why."}
+           "handled": "Marked handled.", "retired": "Retired: publish to take it off the chat page.",
+           "failed": "That did not work; the log says why."}
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 
@@ -202,6 +203,9 @@ def _login_limiter(app: FastAPI, settings: Settings):  # type: ignore[no-untyped
 
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Add ``/staff`` (pages and their stylesheet) and the staff store to ``app``."""
+    from ketfaq.staff.editor import router as editor
+
     app.state.staff = StaffStore(settings.db_path)
     app.include_router(router)
+    app.include_router(editor)
     app.mount("/staff/static", StaticFiles(directory=Path(__file__).parent / "static"), name="staff-static")
