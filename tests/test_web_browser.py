@@ -729,6 +729,29 @@ def test_staff_sign_in_publish_and_roll_back_by_keyboard(browser, settings: Sett
             assert current_version(own.index_dir) == first
             assert ask(chat, "Is ketamine addictive?")["index_version"] == first
             assert page.get_by_text("rolled back to").count() >= 1  # the audit log names who and what
+
+            # Upload an article with a finding, fix it in the editor, try it against the draft.
+            upload = tmp_path / "parking.html"
+            upload.write_text("<h1>Parking at the clinic</h1><p>Patients park free in the garage under "
+                              "the building on Level 2; the front desk validates tickets.</p>"
+                              "<p>Call now to book your free consultation today!</p>", encoding="utf-8")
+            page.set_viewport_size(DESKTOP)
+            page.locator("#upload").set_input_files(str(upload))
+            page.get_by_role("button", name="Add", exact=True).click()
+            page.get_by_text("call-to-action").first.wait_for()  # the checker's finding, on the editor
+            text = page.locator("#text")
+            text.fill(text.input_value().replace("Call now to book your free consultation today!", ""))
+            page.get_by_role("button", name="Save").click()
+            page.get_by_text("Saved. Visitors see it once you publish").wait_for()
+            assert page.get_by_text("call-to-action").count() == 0
+            page.get_by_role("link", name="Back to the console").click()
+            page.locator("#try").fill("Where do I park for my appointment?")
+            page.get_by_role("button", name="Try it").click()
+            page.get_by_role("heading", name="After you publish").wait_for()
+            assert page.locator("section[aria-label='After you publish']").get_by_text("Level 2").count() == 1
+            assert page.locator("section[aria-label='Published now']").get_by_text("Level 2").count() == 0
+            if os.environ.get("KETFAQ_SCREENSHOT_DIR"):
+                page.screenshot(path=str(Path(os.environ["KETFAQ_SCREENSHOT_DIR"]) / "staff-try.png"))
         finally:
             context.close()
     assert not errors, errors
