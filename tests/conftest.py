@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ketfaq.settings import Settings
+from tests.databases import database_url, postgres_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = ROOT / "corpus"

@@ -13,15 +13,17 @@ from ketfaq.feedback import FeedbackStore
 TOKEN = "feedback-tests-admin-token"
 
 
-def _client(settings, answerer, tmp_path: Path) -> TestClient:
+def _client(settings, answerer, tmp_path: Path, database_url: str) -> TestClient:
     return TestClient(create_app(settings.model_copy(update={
         "admin_token": TOKEN, "db_path": tmp_path / "db.sqlite3", "reload_interval": 0.0,
+        "database_url": database_url,
         "metrics_token": "feedback-tests-metrics-token"}), answerer))
 
 
-def test_feedback_is_stored_redacted_and_not_helpful_joins_the_queue(settings, answerer, tmp_path: Path) -> None:
+def test_feedback_is_stored_redacted_and_not_helpful_joins_the_queue(settings, answerer, tmp_path: Path,
+                                                                    database_url: str) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with _client(settings, answerer, tmp_path) as c:
+    with _client(settings, answerer, tmp_path, database_url) as c:
         answer = c.post("/api/ask", json={"question": "How long does a session last?"}).json()
         base = {"question": "How long does a session last? I'm Maria Lopez", "kind": answer["kind"],
                 "index_version": answer["index_version"], "passage_ids": [p["id"] for p in answer["passages"]]}
@@ -43,15 +45,16 @@ def test_feedback_is_stored_redacted_and_not_helpful_joins_the_queue(settings, a
         assert 'ketfaq_feedback_total{helpful="false",kind="answer"}' in metrics
 
 
-def test_crisis_answers_take_no_feedback_and_bad_feedback_is_a_clear_422(settings, answerer, tmp_path: Path) -> None:
-    with _client(settings, answerer, tmp_path) as c:
+def test_crisis_answers_take_no_feedback_and_bad_feedback_is_a_clear_422(settings, answerer, tmp_path: Path,
+                                                                        database_url: str) -> None:
+    with _client(settings, answerer, tmp_path, database_url) as c:
         crisis = {"question": "I want to die", "kind": "crisis", "index_version": "v", "helpful": False}
         refused = c.post("/api/feedback", json=crisis)
         assert refused.status_code == 422 and "crisis" in refused.json()["detail"]
         too_long = c.post("/api/feedback", json={**crisis, "kind": "answer", "comment": "x" * 501})
         assert too_long.status_code == 422 and isinstance(too_long.json()["detail"], str)
         assert c.post("/api/feedback", json={**crisis, "kind": "nonsense"}).status_code == 422
-    assert FeedbackStore(tmp_path / "db.sqlite3").entries(helpful=None) == []
+    assert FeedbackStore(tmp_path / "db.sqlite3", url=database_url).entries(helpful=None) == []
 
 
 def test_old_feedback_is_forgotten(tmp_path: Path) -> None:

@@ -20,11 +20,24 @@ ARTICLE = "003-ketamine-for-anxiety.md"
 
 
 @pytest.fixture()
-def own(tmp_path: Path, settings, encoder, built_index):
-    own = private_copy(settings, tmp_path, admin_failure_limit="5/minute")
+def own(tmp_path: Path, settings, encoder, built_index, database_url: str):
+    """A private corpus and index, the records in SQLite or in a fresh PostgreSQL database."""
+    own = private_copy(settings, tmp_path, admin_failure_limit="5/minute", database_url=database_url)
     build_index(own, encoder)
-    StaffStore(own.db_path).add(NAME, PASSWORD)
+    StaffStore(own.db_path, url=database_url).add(NAME, PASSWORD)
     return own
+
+
+def _records(own) -> bytes:
+    """Everything the database holds, as bytes: the SQLite files, or every row in PostgreSQL."""
+    if not own.database_url:
+        return b"".join(p.read_bytes() for p in own.db_path.parent.glob(own.db_path.name + "*"))
+    import sqlalchemy as sa
+
+    from ketfaq.storage import METADATA, engine_for
+
+    with engine_for(own.database_url).connect() as conn:
+        return repr([conn.execute(sa.select(t)).all() for t in METADATA.sorted_tables]).encode()
 
 
 @pytest.fixture()
@@ -91,7 +104,7 @@ def test_wrong_passwords_are_throttled_and_never_stored_or_logged(client: TestCl
         codes = [sign_in(client, wrong).status_code for _ in range(7)]
     assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
     assert sign_in(client).status_code == 429  # even the right password waits
-    raw = b"".join(p.read_bytes() for p in own.db_path.parent.glob(own.db_path.name + "*"))
+    raw = _records(own)
     assert PASSWORD.encode() not in raw and wrong.encode() not in raw and b"$argon2id$" in raw
     assert PASSWORD not in caplog.text and wrong not in caplog.text
 
@@ -113,7 +126,7 @@ def test_publish_rollback_and_the_audit_log(client: TestClient, own) -> None:
     rolled = client.post("/staff/rollback", data={"csrf": csrf, "version": first})
     assert "published again" in rolled.text and current_version(own.index_dir) == first
     assert client.post("/api/ask", json={"question": "Is ketamine addictive?"}).json()["index_version"] == first
-    log = [(e.name, e.action, e.detail) for e in StaffStore(own.db_path).audit_log()]
+    log = [(e.name, e.action, e.detail) for e in StaffStore(own.db_path, url=own.database_url).audit_log()]
     assert (NAME, "published", second) in log and (NAME, "rolled back to", first) in log
     assert client.post("/staff/rollback", data={"csrf": csrf, "version": "no-such"}).status_code == 404
     assert client.post("/staff/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
@@ -127,6 +140,7 @@ def test_staff_cli_adds_accounts_without_echoing_the_password(own, monkeypatch) 
     from ketfaq.settings import get_settings
 
     monkeypatch.setenv("KETFAQ_DB_PATH", str(own.db_path))
+    monkeypatch.setenv("KETFAQ_DATABASE_URL", own.database_url)
     get_settings.cache_clear()
     try:
         short = CliRunner().invoke(app, ["staff", "add", "lee"], input="short\nshort\n")
@@ -137,7 +151,7 @@ def test_staff_cli_adds_accounts_without_echoing_the_password(own, monkeypatch) 
     assert short.exit_code == 2 and "at least 12" in short.output
     assert added.exit_code == 0 and "a long enough password" not in added.output
     assert listed.stdout.split() == ["dana", "lee"]
-    assert StaffStore(own.db_path).verify("lee", "a long enough password")
+    assert StaffStore(own.db_path, url=own.database_url).verify("lee", "a long enough password")
 
 
 def test_upload_edit_preview_and_try_against_the_draft(client: TestClient, own) -> None:
@@ -175,5 +189,5 @@ def test_upload_edit_preview_and_try_against_the_draft(client: TestClient, own) 
     assert any("Level 2" in p["text"] for p in answer["passages"])
     retired = client.post(f"/staff/articles/{doc_id}/retire", data={"csrf": csrf})
     assert "Retired" in retired.text and not (own.corpus_dir / f"{doc_id}.md").exists()
-    actions = [e.action for e in StaffStore(own.db_path).audit_log()]
+    actions = [e.action for e in StaffStore(own.db_path, url=own.database_url).audit_log()]
     assert {"added", "edited", "published", "retired"} <= set(actions)

@@ -680,20 +680,26 @@ def test_visitor_feedback_reaches_the_review_queue_and_crisis_answers_take_none(
     assert not watch.errors and not watch.foreign
 
 
-def test_staff_sign_in_publish_and_roll_back_by_keyboard(browser, settings: Settings, encoder,
-                                                          tmp_path: Path) -> None:
-    """A staff member signs in with the keyboard only, sees the checker's finding, publishes an
-    edited article, sees the chat page answer from the new version without a restart, and rolls
-    back; the console fits a 375 px phone."""
+def test_staff_upload_fix_try_publish_and_roll_back(browser, settings: Settings, encoder,
+                                                    tmp_path: Path) -> None:
+    """The issue's staff story in a real browser: sign in (keyboard only), upload an article, see
+    the checker's finding, fix it, try a question against the draft, publish, see the chat page
+    answer from the new version without a restart, roll back; then a visitor's "not helpful"
+    reaches the console's queue. The console fits a 375 px phone."""
     from ketfaq.answer import Answerer
     from ketfaq.index import build_index, current_version
     from ketfaq.staff.accounts import StaffStore
-    from tests.staff_helpers import edit, private_copy
+    from tests.staff_helpers import private_copy
 
     own = private_copy(settings, tmp_path)
     build_index(own, encoder)
     StaffStore(own.db_path).add("dana", "correct horse battery staple")
     first = current_version(own.index_dir)
+    upload = tmp_path / "parking.html"
+    upload.write_text("<h1>Parking at the clinic</h1><p>Patients park free in the garage under "
+                      "the building on Level 2; the front desk validates tickets.</p>"
+                      "<p>Call now to book your free consultation today!</p>", encoding="utf-8")
+    question = "Where do I park for my appointment?"
     with serve(app_for(own, Answerer(own, encoder), rate_limit="")) as url:
         context = browser.new_context(viewport=PHONE, service_workers="block")
         page = context.new_page()
@@ -701,57 +707,60 @@ def test_staff_sign_in_publish_and_roll_back_by_keyboard(browser, settings: Sett
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         try:
             page.goto(url + "staff/login")
-            page.keyboard.press("Tab")  # the skip-free form: name first
+            page.keyboard.press("Tab")
             page.keyboard.type("dana")
             page.keyboard.press("Tab")
             page.keyboard.type("correct horse battery staple")
             page.keyboard.press("Enter")
             page.get_by_text("Signed in as").wait_for()
-            assert page.get_by_text("spun-text").count() >= 1  # the shipped corpus's one warning
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-            edit(own.corpus_dir / "003-ketamine-for-anxiety.md", "- Trembling", "- Trembling or shaking")
-            page.reload()
-            page.get_by_text("differ from the published index").wait_for()
-            page.get_by_role("button", name="Publish the articles as they are now").focus()
-            page.keyboard.press("Enter")
-            page.get_by_text("Published: visitors now get answers").wait_for()
             if os.environ.get("KETFAQ_SCREENSHOT_DIR"):
                 page.screenshot(path=str(Path(os.environ["KETFAQ_SCREENSHOT_DIR"]) / "staff-phone.png"))
-            second = current_version(own.index_dir)
-            assert second != first
-            chat = context.new_page()
-            chat.goto(url)
-            chat.locator(".starter").first.wait_for()
-            assert ask(chat, "What are the symptoms of anxiety?")["index_version"] == second
-            page.locator("form[action='/staff/rollback']").filter(
-                has=page.locator(f"input[value='{first}']")).get_by_role("button").click()
-            page.get_by_text("That version is published again.").wait_for()
-            assert current_version(own.index_dir) == first
-            assert ask(chat, "Is ketamine addictive?")["index_version"] == first
-            assert page.get_by_text("rolled back to").count() >= 1  # the audit log names who and what
 
-            # Upload an article with a finding, fix it in the editor, try it against the draft.
-            upload = tmp_path / "parking.html"
-            upload.write_text("<h1>Parking at the clinic</h1><p>Patients park free in the garage under "
-                              "the building on Level 2; the front desk validates tickets.</p>"
-                              "<p>Call now to book your free consultation today!</p>", encoding="utf-8")
-            page.set_viewport_size(DESKTOP)
             page.locator("#upload").set_input_files(str(upload))
             page.get_by_role("button", name="Add", exact=True).click()
-            page.get_by_text("call-to-action").first.wait_for()  # the checker's finding, on the editor
+            page.get_by_text("call-to-action").first.wait_for()  # the checker's finding, in the editor
             text = page.locator("#text")
             text.fill(text.input_value().replace("Call now to book your free consultation today!", ""))
             page.get_by_role("button", name="Save").click()
             page.get_by_text("Saved. Visitors see it once you publish").wait_for()
             assert page.get_by_text("call-to-action").count() == 0
             page.get_by_role("link", name="Back to the console").click()
-            page.locator("#try").fill("Where do I park for my appointment?")
+
+            page.set_viewport_size(DESKTOP)
+            page.locator("#try").fill(question)
             page.get_by_role("button", name="Try it").click()
             page.get_by_role("heading", name="After you publish").wait_for()
             assert page.locator("section[aria-label='After you publish']").get_by_text("Level 2").count() == 1
             assert page.locator("section[aria-label='Published now']").get_by_text("Level 2").count() == 0
             if os.environ.get("KETFAQ_SCREENSHOT_DIR"):
                 page.screenshot(path=str(Path(os.environ["KETFAQ_SCREENSHOT_DIR"]) / "staff-try.png"))
+            page.get_by_role("link", name="Back to the console").click()
+            page.get_by_role("button", name="Publish the articles as they are now").focus()
+            page.keyboard.press("Enter")
+            page.get_by_text("Published: visitors now get answers").wait_for()
+            second = current_version(own.index_dir)
+            assert second != first
+
+            chat = context.new_page()
+            chat.goto(url)
+            chat.locator(".starter").first.wait_for()
+            answered = ask(chat, question)
+            assert answered["index_version"] == second
+            assert any("Level 2" in p["text"] for p in answered["passages"])
+            page.locator("form[action='/staff/rollback']").filter(
+                has=page.locator(f"input[value='{first}']")).get_by_role("button").click()
+            page.get_by_text("That version is published again.").wait_for()
+            assert current_version(own.index_dir) == first
+            assert ask(chat, question)["index_version"] == first
+
+            chat.locator(".exchange").last.locator(".feedback").get_by_role("button", name="No").click()
+            chat.locator(".exchange").last.get_by_role("button", name="Send").click()
+            chat.get_by_text("Thank you: the clinic's team reads this.").wait_for()
+            page.reload()
+            queue = page.locator("section[aria-labelledby='feedback-h']")
+            assert queue.get_by_text(question).count() == 1
+            assert page.get_by_text("rolled back to").count() >= 1  # the audit log names who and what
         finally:
             context.close()
     assert not errors, errors

@@ -195,8 +195,10 @@ def feedback_handled(request: Request, entry_id: int) -> FeedbackOut:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the admin routes and the unanswered-question store to ``app``."""
-    app.state.feedback = FeedbackStore(settings.db_path, retention_days=settings.unanswered_retention_days)
-    app.state.unanswered = UnansweredStore(settings.db_path, similarity=settings.unanswered_similarity,
+    app.state.feedback = FeedbackStore(settings.db_path, url=settings.database_url,
+                                       retention_days=settings.unanswered_retention_days)
+    app.state.unanswered = UnansweredStore(settings.db_path, url=settings.database_url,
+                                           similarity=settings.unanswered_similarity,
                                            retention_days=settings.unanswered_retention_days,
                                            max_groups=settings.unanswered_max_groups)
     app.include_router(router)

@@ -300,7 +300,8 @@ def review_feedback(
 
     from ketfaq.feedback import FeedbackStore
 
-    store = FeedbackStore(get_settings().db_path)
+    settings = get_settings()
+    store = FeedbackStore(settings.db_path, url=settings.database_url)
     if handled is not None:
         if not store.mark_handled(handled):
             typer.echo(f"error: no open feedback entry {handled}", err=True)
@@ -336,7 +337,7 @@ def review_purge(
 def _store(settings: Settings):  # type: ignore[no-untyped-def]
     from ketfaq.unanswered import UnansweredStore
 
-    return UnansweredStore(settings.db_path, similarity=settings.unanswered_similarity,
+    return UnansweredStore(settings.db_path, url=settings.database_url, similarity=settings.unanswered_similarity,
                            retention_days=settings.unanswered_retention_days,
                            max_groups=settings.unanswered_max_groups)
 

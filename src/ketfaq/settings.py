@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
     db_path: Path = Path("ketfaq.sqlite3")
+    # Where unanswered questions, feedback, staff accounts and the audit log live: empty means the
+    # SQLite file db_path; postgresql+psycopg://user:password@host/db for several instances.
+    database_url: str = Field("", description="SQLAlchemy URL of the database; empty = sqlite:///<db_path>")
 
     # Embedding model: any sentence-transformers model directory; empty means the bundled one.
     model_path: str = ""

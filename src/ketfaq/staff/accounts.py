@@ -1,4 +1,4 @@
-"""Staff accounts, their sessions and the audit log, in the app's SQLite file.
+"""Staff accounts, their sessions and the audit log, in the app's database (storage.py).
 
 Passwords are hashed with Argon2id (argon2-cffi) and never stored or logged in clear. A session id
 is random, given to the browser once, and stored only as its SHA-256, with its own CSRF token.
@@ -11,13 +11,14 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from ketfaq.storage import audit, database_url, engine_for, staff, staff_session
 
 __all__ = ["AuditEntry", "StaffSession", "StaffStore", "MIN_PASSWORD"]
 
@@ -26,18 +27,6 @@ SESSION_HOURS = 8
 _hasher = PasswordHasher()
 # Verified against when the name is unknown, so a wrong name costs the same time as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS staff (name TEXT PRIMARY KEY, hash TEXT NOT NULL, created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS staff_session (
-    id_hash TEXT PRIMARY KEY, name TEXT NOT NULL REFERENCES staff(name) ON DELETE CASCADE,
-    csrf TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY, at TEXT NOT NULL, name TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL
-);
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class StaffSession:
@@ -62,31 +51,14 @@ def _digest(session_id: str) -> str:
 
 
 class StaffStore:
-    """Accounts, sessions and the audit log; safe from several threads and worker processes."""
+    """Accounts, sessions and the audit log; safe from several threads, processes and instances."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, url: str = "") -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._ready = False
+        self.url = database_url(self.path, url)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA secure_delete = ON")
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-            self._ready = True
-        return conn
-
-    def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
-            conn = self._connect()
-            try:
-                return conn.execute(sql, args).fetchall()
-            finally:
-                conn.close()
+    def _exists(self) -> bool:
+        return not self.url.startswith("sqlite") or self.path.exists()
 
     # accounts
     def add(self, name: str, password: str) -> None:
@@ -96,29 +68,38 @@ class StaffStore:
             raise ValueError("a staff name is 1-64 letters, digits, '.', '-' or '_'")
         if len(password) < MIN_PASSWORD:
             raise ValueError(f"a staff password needs at least {MIN_PASSWORD} characters")
-        self._run("INSERT INTO staff (name, hash, created) VALUES (?, ?, ?) "
-                  "ON CONFLICT(name) DO UPDATE SET hash = excluded.hash",
-                  (name, _hasher.hash(password), _now().isoformat(timespec="seconds")))
-        self._run("DELETE FROM staff_session WHERE name = ?", (name,))  # a reset signs them out
+        with engine_for(self.url).begin() as conn:
+            conn.execute(staff_session.delete().where(staff_session.c.name == name))  # a reset signs them out
+            conn.execute(staff.delete().where(staff.c.name == name))
+            conn.execute(staff.insert().values(name=name, hash=_hasher.hash(password),
+                                               created=_now().isoformat(timespec="seconds")))
 
     def remove(self, name: str) -> bool:
-        existed = bool(self._run("SELECT 1 FROM staff WHERE name = ?", (name,)))
-        self._run("DELETE FROM staff WHERE name = ?", (name,))
-        return existed
+        if not self._exists():
+            return False
+        with engine_for(self.url).begin() as conn:
+            conn.execute(staff_session.delete().where(staff_session.c.name == name))
+            return conn.execute(staff.delete().where(staff.c.name == name)).rowcount > 0
 
     def names(self) -> list[str]:
-        return [n for (n,) in self._run("SELECT name FROM staff ORDER BY name")] if self.path.exists() else []
+        if not self._exists():
+            return []
+        with engine_for(self.url).connect() as conn:
+            return list(conn.execute(sa.select(staff.c.name).order_by(staff.c.name)).scalars())
 
     def verify(self, name: str, password: str) -> bool:
         """Whether ``password`` is ``name``'s, in the same time whether or not the name exists."""
-        rows = self._run("SELECT hash FROM staff WHERE name = ?", (name,)) if self.path.exists() else []
-        stored = rows[0][0] if rows else _DUMMY_HASH
+        stored = None
+        if self._exists():
+            with engine_for(self.url).connect() as conn:
+                stored = conn.execute(sa.select(staff.c.hash).where(staff.c.name == name)).scalar()
         try:
-            ok = _hasher.verify(stored, password) and bool(rows)
+            ok = _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
         if ok and _hasher.check_needs_rehash(stored):
-            self._run("UPDATE staff SET hash = ? WHERE name = ?", (_hasher.hash(password), name))
+            with engine_for(self.url).begin() as conn:
+                conn.execute(staff.update().where(staff.c.name == name).values(hash=_hasher.hash(password)))
         return ok
 
     # sessions
@@ -126,34 +107,41 @@ class StaffStore:
         """A new session for ``name``: (session id for the cookie, its CSRF token)."""
         session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = _now()
-        self._run("DELETE FROM staff_session WHERE expires < ?", (now.isoformat(timespec="seconds"),))
-        self._run("INSERT INTO staff_session (id_hash, name, csrf, created, expires) VALUES (?, ?, ?, ?, ?)",
-                  (_digest(session_id), name, csrf, now.isoformat(timespec="seconds"),
-                   (now + dt.timedelta(hours=SESSION_HOURS)).isoformat(timespec="seconds")))
+        with engine_for(self.url).begin() as conn:
+            conn.execute(staff_session.delete().where(staff_session.c.expires < now.isoformat(timespec="seconds")))
+            conn.execute(staff_session.insert().values(
+                id_hash=_digest(session_id), name=name, csrf=csrf, created=now.isoformat(timespec="seconds"),
+                expires=(now + dt.timedelta(hours=SESSION_HOURS)).isoformat(timespec="seconds")))
         return session_id, csrf
 
     def session(self, session_id: str | None) -> StaffSession | None:
-        if not session_id or not self.path.exists():
+        if not session_id or not self._exists():
             return None
-        rows = self._run("SELECT name, csrf, expires FROM staff_session WHERE id_hash = ?", (_digest(session_id),))
-        if not rows or rows[0][2] < _now().isoformat(timespec="seconds"):
+        with engine_for(self.url).connect() as conn:
+            row = conn.execute(sa.select(staff_session.c.name, staff_session.c.csrf, staff_session.c.expires)
+                               .where(staff_session.c.id_hash == _digest(session_id))).first()
+        if row is None or row.expires < _now().isoformat(timespec="seconds"):
             return None
-        return StaffSession(rows[0][0], rows[0][1])
+        return StaffSession(row.name, row.csrf)
 
     def end_session(self, session_id: str | None) -> None:
-        if session_id:
-            self._run("DELETE FROM staff_session WHERE id_hash = ?", (_digest(session_id),))
+        if session_id and self._exists():
+            with engine_for(self.url).begin() as conn:
+                conn.execute(staff_session.delete().where(staff_session.c.id_hash == _digest(session_id)))
 
     # audit
     def audit(self, name: str, action: str, detail: str = "") -> None:
-        self._run("INSERT INTO audit (at, name, action, detail) VALUES (?, ?, ?, ?)",
-                  (_now().isoformat(timespec="seconds"), name, action, detail))
+        with engine_for(self.url).begin() as conn:
+            conn.execute(audit.insert().values(at=_now().isoformat(timespec="seconds"), name=name,
+                                               action=action, detail=detail))
 
     def audit_log(self, limit: int = 50) -> list[AuditEntry]:
-        if not self.path.exists():
+        if not self._exists():
             return []
-        return [AuditEntry(*row) for row in self._run(
-            "SELECT at, name, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+        with engine_for(self.url).connect() as conn:
+            rows = conn.execute(sa.select(audit.c.at, audit.c.name, audit.c.action, audit.c.detail)
+                                .order_by(audit.c.id.desc()).limit(limit)).all()
+        return [AuditEntry(*row) for row in rows]
 
 
 def same_token(given: str | None, expected: str) -> bool:

@@ -205,7 +205,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     """Add ``/staff`` (pages and their stylesheet) and the staff store to ``app``."""
     from ketfaq.staff.editor import router as editor
 
-    app.state.staff = StaffStore(settings.db_path)
+    app.state.staff = StaffStore(settings.db_path, url=settings.database_url)
     app.include_router(router)
     app.include_router(editor)
     app.mount("/staff/static", StaticFiles(directory=Path(__file__).parent / "static"), name="staff-static")
