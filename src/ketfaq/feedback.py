@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ketfaq.redaction import redact
-from ketfaq.storage import database_url, engine_for, feedback
+from ketfaq.storage import created, database_url, engine_for, feedback
 
 __all__ = ["FeedbackEntry", "FeedbackStore"]
 
@@ -42,9 +42,6 @@ class FeedbackStore:
         self.path = Path(path)
         self.url = database_url(self.path, url)
         self.retention_days = retention_days
-
-    def _exists(self) -> bool:
-        return not self.url.startswith("sqlite") or self.path.exists()
 
     def record(self, *, question: str, kind: str, helpful: bool, index_version: str,
                passage_ids: list[str], comment: str | None = None, now: dt.datetime | None = None) -> int:
@@ -77,7 +74,7 @@ class FeedbackStore:
         return found[0] if found else None
 
     def _select(self, conditions: list, limit: int) -> list[FeedbackEntry]:
-        if not self._exists():
+        if not created(self.url, self.path):
             return []
         query = (sa.select(feedback).where(*conditions)
                  .order_by(feedback.c.created.desc(), feedback.c.id.desc()).limit(limit))
@@ -88,7 +85,7 @@ class FeedbackStore:
 
     def mark_handled(self, entry_id: int, *, now: dt.datetime | None = None) -> bool:
         """Take an entry off the review queue; False if there is none."""
-        if not self._exists():
+        if not created(self.url, self.path):
             return False
         stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
         with engine_for(self.url).begin() as conn:

@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["METADATA", "audit", "database_url", "engine_for", "feedback", "question_group",
+__all__ = ["METADATA", "audit", "created", "database_url", "engine_for", "feedback", "question_group",
            "question_variant", "staff", "staff_session"]
 
 METADATA = MetaData()
@@ -111,6 +111,12 @@ def _engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def created(url: str, db_path: Path) -> bool:
+    """Whether the database can hold rows yet: False for a SQLite file not made (reading must not
+    create it); a server database is there to be migrated on first use."""
+    return not url.startswith("sqlite") or Path(db_path).exists()
 
 
 def engine_for(url: str) -> Engine:

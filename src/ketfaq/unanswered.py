@@ -19,7 +19,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from ketfaq.redaction import redact
-from ketfaq.storage import database_url, engine_for, question_group, question_variant
+from ketfaq.storage import created, database_url, engine_for, question_group, question_variant
 
 __all__ = ["UnansweredGroup", "UnansweredStore", "normalize_question", "redact"]
 
@@ -52,10 +52,6 @@ class UnansweredStore:
         self.similarity = similarity
         self.retention_days = retention_days  # 0: keep until dismissed
         self.max_groups = max_groups  # 0: no cap
-
-    def _exists(self) -> bool:
-        """False for a SQLite file not made yet: reading must not create it."""
-        return not self.url.startswith("sqlite") or self.path.exists()
 
     def _writing(self) -> sa.engine.Connection:
         """A transaction that is the only writer of this store while it runs."""
@@ -122,7 +118,7 @@ class UnansweredStore:
     def purge(self, *, older_than_days: int | None = None, now: dt.datetime | None = None) -> int:
         """Apply the retention period (or ``older_than_days``; 0: everything) and the cap now;
         returns the number of groups removed."""
-        if not self._exists():
+        if not created(self.url, self.path):
             return 0
         keep = self.retention_days if older_than_days is None else older_than_days
         with self._writing() as conn:
@@ -151,7 +147,7 @@ class UnansweredStore:
 
     def groups(self, limit: int = 50) -> list[UnansweredGroup]:
         """The most asked groups first (then the most recent), each with up to 5 variants."""
-        if not self._exists():
+        if not created(self.url, self.path):
             return []
         with engine_for(self.url).connect() as conn:
             rows = conn.execute(sa.select(question_group.c.id, question_group.c.text, question_group.c.count,
@@ -168,7 +164,7 @@ class UnansweredStore:
 
     def dismiss(self, group_id: int) -> bool:
         """Forget a group (e.g. once an article answers it); False if there was none."""
-        if not self._exists():
+        if not created(self.url, self.path):
             return False
         with self._writing() as conn:
             deleted = self._delete(conn, question_group.c.id == group_id)

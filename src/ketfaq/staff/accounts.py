@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ketfaq.storage import audit, database_url, engine_for, staff, staff_session
+from ketfaq.storage import audit, created, database_url, engine_for, staff, staff_session
 
 __all__ = ["AuditEntry", "StaffSession", "StaffStore", "MIN_PASSWORD"]
 
@@ -57,9 +57,6 @@ class StaffStore:
         self.path = Path(path)
         self.url = database_url(self.path, url)
 
-    def _exists(self) -> bool:
-        return not self.url.startswith("sqlite") or self.path.exists()
-
     # accounts
     def add(self, name: str, password: str) -> None:
         """Create or reset an account; ValueError for an unusable name or a short password."""
@@ -75,14 +72,14 @@ class StaffStore:
                                                created=_now().isoformat(timespec="seconds")))
 
     def remove(self, name: str) -> bool:
-        if not self._exists():
+        if not created(self.url, self.path):
             return False
         with engine_for(self.url).begin() as conn:
             conn.execute(staff_session.delete().where(staff_session.c.name == name))
             return conn.execute(staff.delete().where(staff.c.name == name)).rowcount > 0
 
     def names(self) -> list[str]:
-        if not self._exists():
+        if not created(self.url, self.path):
             return []
         with engine_for(self.url).connect() as conn:
             return list(conn.execute(sa.select(staff.c.name).order_by(staff.c.name)).scalars())
@@ -90,7 +87,7 @@ class StaffStore:
     def verify(self, name: str, password: str) -> bool:
         """Whether ``password`` is ``name``'s, in the same time whether or not the name exists."""
         stored = None
-        if self._exists():
+        if created(self.url, self.path):
             with engine_for(self.url).connect() as conn:
                 stored = conn.execute(sa.select(staff.c.hash).where(staff.c.name == name)).scalar()
         try:
@@ -115,7 +112,7 @@ class StaffStore:
         return session_id, csrf
 
     def session(self, session_id: str | None) -> StaffSession | None:
-        if not session_id or not self._exists():
+        if not session_id or not created(self.url, self.path):
             return None
         with engine_for(self.url).connect() as conn:
             row = conn.execute(sa.select(staff_session.c.name, staff_session.c.csrf, staff_session.c.expires)
@@ -125,7 +122,7 @@ class StaffStore:
         return StaffSession(row.name, row.csrf)
 
     def end_session(self, session_id: str | None) -> None:
-        if session_id and self._exists():
+        if session_id and created(self.url, self.path):
             with engine_for(self.url).begin() as conn:
                 conn.execute(staff_session.delete().where(staff_session.c.id_hash == _digest(session_id)))
 
@@ -136,7 +133,7 @@ class StaffStore:
                                                action=action, detail=detail))
 
     def audit_log(self, limit: int = 50) -> list[AuditEntry]:
-        if not self._exists():
+        if not created(self.url, self.path):
             return []
         with engine_for(self.url).connect() as conn:
             rows = conn.execute(sa.select(audit.c.at, audit.c.name, audit.c.action, audit.c.detail)
