@@ -27,7 +27,7 @@ from ketfaq.index import current_version, list_versions
 from ketfaq.metrics import index_served
 from ketfaq.redaction import redact
 from ketfaq.settings import Settings
-from ketfaq.throttle import failure_limiter
+from ketfaq.throttle import FailureCounter
 from ketfaq.unanswered import UnansweredStore
 
 __all__ = ["index_watcher", "install", "record_unanswered", "require_admin", "router"]
@@ -49,15 +49,15 @@ def require_admin(
     if credentials is None:  # no token at all is not a guess: told to sign in, never throttled
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "A valid admin bearer token is required.",
                             headers={"WWW-Authenticate": "Bearer"})
-    limiter, limit = _failure_limiter(request.app, settings)
+    failures: FailureCounter = request.app.state.admin_failures
     client = request.client.host if request.client else "unknown"
-    if not _counted(limiter.test, limit, client):
+    if not failures.allowed(client):
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             "Too many failed admin sign-ins from this address; try again in a minute.",
                             headers={"Retry-After": "60"})
     given = credentials.credentials.encode()
     if not hmac.compare_digest(given, settings.admin_token.encode()):
-        _counted(limiter.hit, limit, client)
+        failures.failed(client)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "A valid admin bearer token is required.",
                             headers={"WWW-Authenticate": "Bearer"})
 
@@ -66,24 +66,6 @@ def _unloadable(published: str | None, exc: Exception, serving: str) -> str:
     """What staff read (log, /api/health, the reload response) when a publication can't be loaded."""
     return (f"The published index {published} cannot be loaded ({type(exc).__name__}: {exc}); still "
             f"serving {serving}. Roll back with `ketfaq index rollback` or rebuild with `ketfaq build`.")
-
-
-def _counted(call, limit, client: str) -> bool:  # type: ignore[no-untyped-def]
-    """``limiter.test`` / ``limiter.hit``; True (not limited) when the shared store is down."""
-    try:
-        return bool(call(limit, "admin-failures", client))
-    except Exception as exc:
-        log.warning("sign-in failure counter unavailable (%s): not limiting", type(exc).__name__)
-        return True
-
-
-def _failure_limiter(app: FastAPI, settings: Settings):
-    """The app's counter of failed admin sign-ins per client (shared like the rate limit)."""
-    found = getattr(app.state, "admin_failures", None)
-    if found is None:
-        found = app.state.admin_failures = failure_limiter(settings.admin_failure_limit,
-                                                           settings.rate_limit_storage)
-    return found
 
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)],
@@ -195,6 +177,8 @@ def feedback_handled(request: Request, entry_id: int) -> FeedbackOut:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the admin routes and the unanswered-question store to ``app``."""
+    app.state.admin_failures = FailureCounter(settings.admin_failure_limit, settings.rate_limit_storage,
+                                              "admin-failures")
     app.state.feedback = FeedbackStore(settings.db_path, url=settings.database_url,
                                        retention_days=settings.unanswered_retention_days)
     app.state.unanswered = UnansweredStore(settings.db_path, url=settings.database_url,

@@ -91,7 +91,8 @@ def serve(
     if workers > 1 and settings.rate_limit and settings.rate_limit_storage == "memory://":
         typer.echo(f"note: each of the {workers} workers counts KETFAQ_RATE_LIMIT on its own; set "
                    "KETFAQ_RATE_LIMIT_STORAGE=redis://host:port to share the counters", err=True)
-    typer.echo(f"ketfaq on http://{host}:{port}/  (API docs at /docs)", err=True)
+    docs = "  (API docs at /docs)" if settings.api_docs else ""
+    typer.echo(f"ketfaq on http://{host}:{port}/{docs}", err=True)
     run_server(host, port, workers)
 
 

@@ -142,11 +142,3 @@ def _upgrade(engine: Engine) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(4710)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-
-
-def forget_engines() -> None:
-    """Drop cached engines (tests that delete database files between runs)."""
-    for engine in [_engine(u) for u in _migrated]:
-        engine.dispose()
-    _engine.cache_clear()
-    _migrated.clear()

@@ -17,7 +17,7 @@ from fastapi import HTTPException, Request
 if TYPE_CHECKING:
     from limits import RateLimitItem
 
-__all__ = ["RateLimit", "failure_limiter", "storage_for"]
+__all__ = ["FailureCounter", "RateLimit", "storage_for"]
 
 log = logging.getLogger("ketfaq.throttle")
 
@@ -78,9 +78,29 @@ class RateLimit:
         )
 
 
-def failure_limiter(spec: str, storage: str):  # type: ignore[no-untyped-def]
-    """A (limiter, limit) pair counting failed sign-ins per client, in the same storage."""
-    from limits import parse
-    from limits.strategies import MovingWindowRateLimiter
+class FailureCounter:
+    """Failed sign-ins per client (admin token, staff password) in the rate-limit storage.
 
-    return MovingWindowRateLimiter(storage_for(storage, asynchronous=False)), parse(spec)
+    A storage outage never raises and never locks anyone out: it only stops the counting.
+    """
+
+    def __init__(self, spec: str, storage: str, namespace: str) -> None:
+        from limits import parse
+        from limits.strategies import MovingWindowRateLimiter
+
+        self._limiter = MovingWindowRateLimiter(storage_for(storage, asynchronous=False))
+        self._limit, self._namespace = parse(spec), namespace
+
+    def _call(self, method, client: str) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            return bool(method(self._limit, self._namespace, client))
+        except Exception as exc:
+            log.warning("sign-in failure counter unavailable (%s): not limiting", type(exc).__name__)
+            return True
+
+    def allowed(self, client: str) -> bool:
+        """Whether ``client`` may try again (False once it failed too often in the window)."""
+        return self._call(self._limiter.test, client)
+
+    def failed(self, client: str) -> None:
+        self._call(self._limiter.hit, client)

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ketfaq.settings import Settings
 from ketfaq.staff.accounts import StaffSession, StaffStore, same_token
-from ketfaq.throttle import failure_limiter
+from ketfaq.throttle import FailureCounter
 
 __all__ = ["install_console"]
 
@@ -85,17 +85,16 @@ def login_page(request: Request, error: str | None = None) -> HTMLResponse:
 def login(request: Request, name: Annotated[str, Form(max_length=64)] = "",
           password: Annotated[str, Form(max_length=1024)] = "",
           csrf: Annotated[str, Form()] = "") -> Response:
-    settings: Settings = request.app.state.settings
     if not same_token(csrf, request.cookies.get(LOGIN_COOKIE, "")):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "This form has expired: reload the page and try again.")
-    limiter, limit = _login_limiter(request.app, settings)
+    failures: FailureCounter = request.app.state.staff_failures
     client = request.client.host if request.client else "unknown"
-    if not limiter.test(limit, "staff-login", client):
+    if not failures.allowed(client):
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "Too many failed sign-ins from this "
                             "address; try again in a minute.", headers={"Retry-After": "60"})
     store = _store(request)
     if not store.verify(name, password):
-        limiter.hit(limit, "staff-login", client)
+        failures.failed(client)
         log.warning("failed staff sign-in from %s", client)  # never the password, nor the name tried
         return _page("login.html", 401, csrf=csrf, error="That name and password don't match.", staff=None)
     store.end_session(request.cookies.get(SESSION_COOKIE))  # no fixation: an old id never carries over
@@ -193,19 +192,13 @@ def feedback_handled(request: Request, staff: Staff, entry_id: int) -> RedirectR
     return _back("handled")
 
 
-def _login_limiter(app: FastAPI, settings: Settings):  # type: ignore[no-untyped-def]
-    found = getattr(app.state, "staff_failures", None)
-    if found is None:
-        found = app.state.staff_failures = failure_limiter(settings.admin_failure_limit,
-                                                           settings.rate_limit_storage)
-    return found
-
-
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Add ``/staff`` (pages and their stylesheet) and the staff store to ``app``."""
     from ketfaq.staff.editor import router as editor
 
     app.state.staff = StaffStore(settings.db_path, url=settings.database_url)
+    app.state.staff_failures = FailureCounter(settings.admin_failure_limit, settings.rate_limit_storage,
+                                              "staff-login")
     app.include_router(router)
     app.include_router(editor)
     app.mount("/staff/static", StaticFiles(directory=Path(__file__).parent / "static"), name="staff-static")
