@@ -14,6 +14,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = ROOT / "corpus"
 QA_FILE = ROOT / "qa" / "dev_qa.jsonl"
+HELDOUT_FILE = ROOT / "tests" / "data" / "fresh_qa.jsonl"  # the frozen held-out set (issue 15)
 LIBRARIES = ("torch", "sentence-transformers", "transformers", "onnxruntime", "tokenizers", "faiss-cpu",
              "bm25s", "fastapi", "uvicorn", "langchain-community", "langchain-huggingface",
              "langchain-text-splitters", "numpy")
@@ -65,9 +66,9 @@ def is_hit(passages: list[str], anchors: list[str]) -> bool:
     return any(a in collapse(p) for p in passages for a in wanted)
 
 
-def answer_records() -> list[dict]:
-    """The QA answer records that carry anchors."""
-    records = [json.loads(line) for line in QA_FILE.read_text("utf-8").splitlines() if line.strip()]
+def answer_records(path: Path = QA_FILE) -> list[dict]:
+    """The answer records of a QA file that carry anchors (the starter set by default)."""
+    records = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
     return [r for r in records if r["kind"] == "answer" and r.get("anchors")]
 
 

@@ -70,6 +70,9 @@ def write_report(res: dict) -> Path:
         f"{_ratio(ru['p50'], ku['p50'])} lower | ≥ 4× |",
         f"| hit@3 on {q['records']} QA answer records | {q['ketfaq_int8']:.3f} | {q['reference']:.3f} | "
         f"{q['ketfaq_int8'] - q['reference']:+.3f} | ≥ 0 |",
+        *([f"| hit@3 on the {q['heldout']['records']} frozen held-out answer records (tests/data/fresh_qa.jsonl) | "
+           f"{q['heldout']['ketfaq_int8']:.3f} | {q['heldout']['reference']:.3f} | "
+           f"{q['heldout']['ketfaq_int8'] - q['heldout']['reference']:+.3f} | ≥ 0 |"] if "heldout" in q else []),
         f"| HTTP throughput @32 connections, distinct questions: `ketfaq serve --workers 2` (one per core) | "
         f"{k2['load']['32']['rps']:.0f} req/s | {r['load']['32']['rps']:.0f} req/s | "
         f"{_ratio(k2['load']['32']['rps'], r['load']['32']['rps'])} | ≥ 5× |",

@@ -28,6 +28,7 @@ import numpy as np
 from bench import reference
 from bench.common import (
     CORPUS_DIR,
+    HELDOUT_FILE,
     ROOT,
     answer_records,
     distinct_questions,
@@ -280,17 +281,24 @@ def main(argv: list[str] | None = None) -> dict:
     torch_answerer = Answerer(settings("index-torch", cache_size=0), torch_encoder)
     mixed = Answerer(settings("index-torch", cache_size=0), encoder)  # torch-built, int8 queries
 
-    def hit3(answerer: Answerer) -> float:
+    def hit3(answerer: Answerer, rows: list[dict] = records) -> float:
         return float(np.mean([is_hit([p.text for p in answerer.ask(r["question"]).passages[:3]], r["anchors"])
-                              for r in records]))
+                              for r in rows]))
+
+    def reference_hit3(rows: list[dict]) -> float:
+        return float(np.mean([is_hit([t for t, _, _ in reference.search(store, r["question"])[:3]],
+                                     r["anchors"]) for r in rows]))
+
+    heldout = answer_records(HELDOUT_FILE)
 
     res["quality"] = {
         "records": len(records),
         "ketfaq_int8": hit3(uncached),
         "ketfaq_torch": hit3(torch_answerer),
         "ketfaq_torch_index_int8_query": hit3(mixed),
-        "reference": float(np.mean([is_hit([t for t, _, _ in reference.search(store, r["question"])[:3]],
-                                           r["anchors"]) for r in records])),
+        "reference": reference_hit3(records),
+        "heldout": {"records": len(heldout), "ketfaq_int8": hit3(uncached, heldout),
+                    "reference": reference_hit3(heldout)},
         "parity": parity,
         "torch_build_s": torch_index.seconds,
     }

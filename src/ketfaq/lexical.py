@@ -2,18 +2,24 @@
 
 Questions are tokenized exactly as bm25s tokenizes the corpus (same splitter, stopwords,
 stemmer and stem ids), with the clinic's synonyms file mapping visitors' words to the articles'.
+A question word that is neither an article word nor an English word (symspellpy's 82,765-word
+dictionary) is read as the article word one edit away, when there is one (a typo: "anxeity",
+"sesions"), so a misspelling neither drops out of BM25 nor looks like an uncovered topic to the
+answerability model. Real words the articles don't use ("coffee", "medicaid") are left as they are.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from importlib import resources
 import threading
 from functools import lru_cache
 from types import ModuleType
 
 import numpy as np
 import Stemmer
+from symspellpy import SymSpell, Verbosity
 
 from ketfaq.chunking import Chunk
 
@@ -41,6 +47,14 @@ def _import_bm25s() -> ModuleType:
 bm25s = _import_bm25s()
 _WORD_RE = re.compile(r"[\w'’-]+", re.UNICODE)
 _ALNUM_RE = re.compile(r"\w+", re.UNICODE)
+TYPO_MIN_LENGTH = 5  # one edit from a shorter word is too often another word
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """symspellpy's English frequency dictionary, as a set of words (read once, ~30 ms)."""
+    source = resources.files("symspellpy").joinpath("frequency_dictionary_en_82_765.txt")
+    return frozenset(line.split(" ", 1)[0] for line in source.read_text("utf-8").splitlines())
 
 
 def keyword_text(chunk: Chunk, heading_weight: int = 3) -> str:
@@ -73,10 +87,20 @@ class KeywordIndex:
         # cache growing with every word a visitor types.
         self._split = self._tokenizer.splitter
         self._stopwords = frozenset(self._tokenizer.stopwords or ())
+        self._function_words = self._stopwords | frozenset(bm25s.stopwords.STOPWORDS_EN_PLUS)
         self._stem_ids = dict(self._tokenizer.stem_to_sid)
         # A PyStemmer object is not safe to share between threads: misses take a lock.
         self._stem_lock = threading.Lock()
         self._stem = lru_cache(maxsize=16384)(self._stem_word)
+        counts: dict[str, int] = {}
+        for chunk in chunks:
+            for word in self._split(keyword_text(chunk, 1).lower()):
+                if word not in self._stopwords and word.isalpha():
+                    counts[word] = counts.get(word, 0) + 1
+        self._speller = SymSpell(max_dictionary_edit_distance=1, prefix_length=7)
+        for word, count in sorted(counts.items()):
+            self._speller.create_dictionary_entry(word, count)
+        self.spelled = lru_cache(maxsize=16384)(self._spell_word)
         # Each phrase's regex is tried only when the question has the phrase's first word:
         # a whole-word match implies it, and most phrases are never tried.
         self._synonyms: dict[str, list[tuple[int, re.Pattern[str], list[str]]]] = {}
@@ -90,9 +114,23 @@ class KeywordIndex:
         with self._stem_lock:
             return self._stemmer.stemWord(word)
 
+    def _spell_word(self, word: str) -> str:
+        """``word``, or the corpus word one edit away when ``word`` is neither a corpus nor an
+        English word (ties go to the word the articles use most)."""
+        if (len(word) < TYPO_MIN_LENGTH or not word.isalpha() or self._stem(word) in self._stem_ids
+                or word in english_words()):
+            return word
+        found = self._speller.lookup(word, Verbosity.TOP, max_edit_distance=1)
+        return found[0].term if found else word
+
+    def _words(self, text: str, stopwords: frozenset[str]) -> list[str]:
+        return [self.spelled(w) for w in self._split(text.lower()) if w not in stopwords]
+
     def content_stems(self, text: str) -> list[str]:
-        """Stems of the words of ``text`` that are not stopwords, known to the corpus or not."""
-        return [self._stem(w) for w in self._split(text.lower()) if w not in self._stopwords]
+        """Stems of the content words of ``text`` (typos of corpus words read as those words),
+        known to the corpus or not. Function words ("me", "did", "does") are left out with
+        bm25s's longer English list, so they neither count as coverage nor as unknown words."""
+        return [self._stem(w) for w in self._words(text, self._function_words)]
 
     def expand(self, question: str) -> str:
         """The question plus the article terms for any lay words it uses (synonyms file)."""
@@ -105,11 +143,10 @@ class KeywordIndex:
     def query_tokens(self, question: str) -> list[int]:
         """The BM25 token ids of ``question`` after synonym expansion (unknown words dropped)."""
         ids = []
-        for word in self._split(self.expand(question).lower()):
-            if word not in self._stopwords:
-                sid = self._stem_ids.get(self._stem(word))
-                if sid is not None:
-                    ids.append(sid)
+        for word in self._words(self.expand(question), self._stopwords):
+            sid = self._stem_ids.get(self._stem(word))
+            if sid is not None:
+                ids.append(sid)
         return ids
 
     def scores(self, question: str, size: int) -> np.ndarray:

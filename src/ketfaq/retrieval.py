@@ -20,7 +20,7 @@ from ketfaq.ranking.features import (
     pair_features,
     question_features,
 )
-from ketfaq.ranking.model import RankingModel
+from ketfaq.ranking.model import RankingModel, adapt
 
 __all__ = ["Evidence", "Hit", "Searcher", "keyword_text", "reciprocal_rank_fusion", "MODES"]
 
@@ -108,14 +108,20 @@ class Searcher:
         self._section = np.array([sections.setdefault((c.doc_id, c.headings), len(sections))
                                   for c in index.chunks], dtype=np.int64)
 
+    @property
+    def chunk_vectors(self) -> np.ndarray:
+        """One vector per chunk (its own text's), in index order."""
+        return self._chunk_vectors
+
     def question_terms(self, question: str) -> QuestionTerms:
         """The question's content stems with their idf over this index's chunks."""
         return QuestionTerms.of(self.keywords.content_stems(question), self.stats)
 
     def first_stage(self, question: str, query_vector: np.ndarray, *, n: int = 30,
-                   mode: str = "hybrid") -> Candidates:
+                   mode: str = "hybrid", adapter: np.ndarray | None = None) -> Candidates:
         """The first stage: the top ``n`` dense and top ``n`` BM25 passages (their union), with
-        every score the second stage ranks them by."""
+        every score the second stage ranks them by. ``adapter`` maps the question vector for the
+        adapted cosines (default: the ranking model's; none: the plain vector)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         query_vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
@@ -142,6 +148,9 @@ class Searcher:
         section_best = np.full(int(self._section.max()) + 1, -1.0, np.float32)
         known = dense > -1.0
         np.maximum.at(section_best, self._section[known], dense[known])
+        if adapter is None and self.ranker is not None:
+            adapter = self.ranker.adapter
+        adapted = query_vector if adapter is None else adapt(adapter, query_vector)
         return Candidates(
             ids=ids, dense=dense[ids].astype(np.float32),
             text_cos=(self._chunk_vectors[ids] @ query_vector).astype(np.float32),
@@ -149,6 +158,9 @@ class Searcher:
             dense_rank=dense_rank[ids], bm25_rank=bm25_rank[ids],
             heading_cos=(self.index.heading_vectors[ids] @ query_vector).astype(np.float32),
             section_dense=section_best[self._section[ids]],
+            adapted_dense=(self._chunk_vectors[ids] @ adapted).astype(np.float32),
+            adapted_sentence=self._sentence_scores(adapted, ids)[0],
+            adapted_heading=(self.index.heading_vectors[ids] @ adapted).astype(np.float32),
         )
 
     def _sentence_scores(self, query_vector: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ qa_app = typer.Typer(help="The QA test set: check it.", no_args_is_help=True)
 
 def default_qa_paths() -> list[Path]:
     """The project's QA set: every default file that exists in ``qa/``, then the frozen held-out
-    questions (reported on their own as ``heldout_qa``)."""
+    questions (reported on their own as ``fresh_qa``)."""
     paths = [QA_DIR / name for name in DEFAULT_QA_FILES if (QA_DIR / name).is_file()]
     return paths + ([HELDOUT_QA] if HELDOUT_QA.is_file() else [])
 
@@ -84,7 +84,7 @@ def _print_summary(results, gate_requested: bool) -> None:
 
 
 def eval_command(
-    qa: Annotated[list[Path] | None, typer.Option("--qa", help="QA file(s) (repeatable); default: every qa/*.jsonl set, then the frozen held-out tests/data/heldout_qa.jsonl (reported as heldout_qa).")] = None,
+    qa: Annotated[list[Path] | None, typer.Option("--qa", help="QA file(s) (repeatable); default: every qa/*.jsonl set, then the frozen held-out tests/data/fresh_qa.jsonl (reported as fresh_qa).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory for results.jsonl, metrics.json, report.md, plots.")] = Path("eval-out"),
     url: Annotated[str | None, typer.Option("--url", help="Evaluate a running server (e.g. http://127.0.0.1:8000) instead of in-process.")] = None,
     compare: Annotated[str | None, typer.Option("--compare", help="Configurations side by side: 'dense,bm25,hybrid', 'chunk_size=500,700', 'dense+bm25_weight=0.3'.")] = None,

@@ -26,6 +26,8 @@ PAIR_FEATURES = (
     "bm25_norm", "bm25_log", "dense_rrank", "bm25_rrank", "coverage", "heading_coverage",
     "coverage_count", "log_length", "position", "is_faq", "depth",
     "heading_cos", "heading_rel", "sentence_coverage", "section_dense",
+    "adapted_dense", "adapted_dense_rel", "adapted_sentence", "adapted_sentence_rel",
+    "adapted_heading", "adapted_heading_rel",
 )
 QUESTION_FEATURES = (
     "top_score", "second_score", "margin", "top_dense", "top_sentence", "top_bm25_log",
@@ -123,6 +125,11 @@ class Candidates:
     bm25_rank: np.ndarray
     heading_cos: np.ndarray  # cosine of the heading path alone
     section_dense: np.ndarray  # best dense cosine of any passage under the same heading path
+    # The same cosines for the question vector mapped by the learned adapter (ranking.adapter):
+    # the chunk's own vector, its best sentence, its heading path.
+    adapted_dense: np.ndarray
+    adapted_sentence: np.ndarray
+    adapted_heading: np.ndarray
 
 
 def _presence(terms: QuestionTerms, postings: dict[str, np.ndarray], size: int) -> np.ndarray:
@@ -181,6 +188,9 @@ def pair_features(cands: Candidates, terms: QuestionTerms, stats: ChunkStats) ->
         stats.log_length[ids], stats.position[ids], stats.is_faq[ids], stats.depth[ids],
         cands.heading_cos, cands.heading_cos - cands.heading_cos.max(),
         _sentence_coverage(terms, stats, ids), cands.section_dense,
+        cands.adapted_dense, cands.adapted_dense - cands.adapted_dense.max(),
+        cands.adapted_sentence, cands.adapted_sentence - cands.adapted_sentence.max(),
+        cands.adapted_heading, cands.adapted_heading - cands.adapted_heading.max(),
     )
     return np.column_stack(columns).astype(np.float32)
 

@@ -1,7 +1,9 @@
-"""The shipped second-stage model: a linear passage ranker and a linear answerability model.
+"""The shipped second-stage model: a query adapter, a linear passage ranker and a linear
+answerability model.
 
-Both are logistic regressions stored as plain arrays (standardisation folded in), so serving needs
-numpy only and a question costs a few dot products. ``ketfaq rank train`` rebuilds the artifact
+The adapter is a matrix applied to the question vector (``ranking.adapter``); the other two are
+logistic regressions stored as plain arrays (standardisation folded in), so serving needs numpy
+only and a question costs a matrix-vector product and a few dot products. ``ketfaq rank train`` rebuilds the artifact
 (docs/RANKING.md).
 """
 
@@ -17,10 +19,17 @@ import numpy as np
 
 from ketfaq.ranking.features import PAIR_FEATURES, QUESTION_FEATURES
 
-__all__ = ["MODEL_FILE", "RankingModel", "load_ranking_model"]
+__all__ = ["MODEL_FILE", "RankingModel", "adapt", "load_ranking_model"]
 
 MODEL_FILE = "ranking_model.npz"
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
+
+
+def adapt(adapter: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """The question vector mapped by the adapter, L2-normalised (float32)."""
+    mapped = adapter @ np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(mapped))
+    return (mapped / norm if norm > 0 else mapped).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class RankingModel:
     question_intercept: float
     threshold: float            # answerable when the question logit is at least this
     info: dict
+    adapter: np.ndarray         # dim x dim map of the question vector (ranking.adapter)
 
     def __post_init__(self) -> None:
         if self.pair_coef.shape != (len(PAIR_FEATURES),):
@@ -42,6 +52,9 @@ class RankingModel:
             raise ValueError("ranking model: question_coef has no vector part")
         if not all(map(math.isfinite, (self.pair_intercept, self.question_intercept, self.threshold))):
             raise ValueError("ranking model: an intercept or the threshold is not a number")
+        if self.adapter.shape != (self.dim, self.dim) or not np.isfinite(self.adapter).all():
+            raise ValueError(f"ranking model: adapter has shape {self.adapter.shape}, "
+                             f"expected ({self.dim}, {self.dim}) of finite numbers")
 
     @property
     def dim(self) -> int:
@@ -66,6 +79,8 @@ class RankingModel:
             question_coef=self.question_coef.astype(np.float64),
             question_intercept=np.array(self.question_intercept),
             threshold=np.array(self.threshold),
+            # W - I is small: float16 halves the file and moves cosines by < 1e-3
+            adapter_delta=(self.adapter - np.eye(self.dim, dtype=np.float32)).astype(np.float16),
             info=np.array(json.dumps(self.info, sort_keys=True)),
         )
 
@@ -84,11 +99,15 @@ class RankingModel:
                 or json.loads(str(found.get("question_features", "[]"))) != list(QUESTION_FEATURES)):
             raise ValueError(f"ranking model {source} was made by another version of ketfaq; "
                              "rebuild it with `ketfaq rank train`")
-        return cls(
-            pair_coef=found["pair_coef"], pair_intercept=float(found["pair_intercept"]),
-            question_coef=found["question_coef"], question_intercept=float(found["question_intercept"]),
-            threshold=float(found["threshold"]), info=json.loads(str(found["info"])),
-        )
+        try:
+            return cls(
+                pair_coef=found["pair_coef"], pair_intercept=float(found["pair_intercept"]),
+                question_coef=found["question_coef"], question_intercept=float(found["question_intercept"]),
+                threshold=float(found["threshold"]), info=json.loads(str(found["info"])),
+                adapter=np.eye(len(found["adapter_delta"]), dtype=np.float32) + found["adapter_delta"].astype(np.float32),
+            )
+        except KeyError as exc:
+            raise ValueError(f"ranking model {source} has no {exc}; rebuild it with `ketfaq rank train`") from exc
 
 
 def load_ranking_model(path: Path | None = None) -> RankingModel:

@@ -1,16 +1,22 @@
 """Train the second-stage model from the corpus, the QA files and real questions about other
 conditions; deterministic, so ``ketfaq rank train --check`` can compare with the shipped artifact.
 
+* Query adapter (``ranking.adapter``): a linear map of the question vector fitted on the same
+  training queries. Its cosines are ranker features, so the ranker must see them as they look on
+  questions the adapter never saw: every training query's features come from an adapter fitted
+  without its article (stacking).
 * Ranker: pointwise logistic regression over :data:`PAIR_FEATURES` of the first stage's candidates.
   Queries: every answer record with anchors in the tuning QA files, every FAQ question heading and
   every sub-section heading (as a question for its own section). Reported figure: leave one
-  article out (the held-out article's questions are ranked by a model that never saw them).
+  article out (the held-out article's questions are ranked by an adapter and a ranker that never
+  saw a question it answers).
 * Answerability: logistic regression over :data:`QUESTION_FEATURES` plus the question's MiniLM
-  vector. Positives: the answer records (scored by their out-of-article ranker); negatives: the
-  QA files' out-of-scope and uncovered records and 4 in 5 of the MedQuAD / GARD questions (the
-  fifth is kept out for the report). The threshold keeps 96% of positives in cross-validation.
+  vector. Positives: the answer records (scored by their out-of-article adapter and ranker);
+  negatives: the QA files' out-of-scope and uncovered records and 4 in 5 of the MedQuAD / GARD
+  questions (the fifth is kept out for the report). The threshold keeps 96% of positives in
+  cross-validation.
 
-The frozen held-out set (tests/data/heldout_qa.jsonl) is never read here.
+The frozen held-out set (tests/data/fresh_qa.jsonl) is never read here.
 """
 
 from __future__ import annotations
@@ -24,14 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from ketfaq.evaluation.qa import collapse, doc_key, load_qa
+from ketfaq.ranking.adapter import fit_adapter
 from ketfaq.ranking.features import QuestionTerms, pair_features, question_features
 from ketfaq.ranking.model import RankingModel
 from ketfaq.retrieval import Searcher
 
 __all__ = ["ANSWER_FILES", "NEGATIVE_FILES", "EXTERNAL_FILES", "train"]
 
-ANSWER_FILES = ("dev_qa.jsonl", "answers_extra.jsonl", "answers_lay.jsonl")
-NEGATIVE_FILES = ("dev_qa.jsonl", "safety_extra.jsonl", "uncovered_extra.jsonl")
+ANSWER_FILES = ("dev_qa.jsonl", "answers_extra.jsonl", "answers_lay.jsonl", "retired_heldout.jsonl")
+NEGATIVE_FILES = ("dev_qa.jsonl", "safety_extra.jsonl", "uncovered_extra.jsonl", "retired_heldout.jsonl")
 EXTERNAL_FILES = ("medquad-questions.jsonl", "gard-consumer-questions.jsonl")
 # Questions about anxiety or ketamine in MedQuAD/GARD may well be answered by the articles:
 # they are not used as "other condition" negatives.
@@ -66,8 +73,9 @@ def _queries(searcher: Searcher, qa_dir: Path) -> list[dict]:
     return out
 
 
-def _pairs(searcher: Searcher, question: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, QuestionTerms]:
-    cands = searcher.first_stage(question, vector, n=searcher.rerank_depth)
+def _pairs(searcher: Searcher, question: str, vector: np.ndarray,
+           adapter: np.ndarray) -> tuple[np.ndarray, np.ndarray, QuestionTerms]:
+    cands = searcher.first_stage(question, vector, n=searcher.rerank_depth, adapter=adapter)
     terms = searcher.question_terms(question)
     return pair_features(cands, terms, searcher.stats), cands.ids, terms
 
@@ -105,31 +113,51 @@ def train(searcher: Searcher, encode: Callable[[list[str]], np.ndarray], qa_dir:
     log(f"ranker: {len(queries)} training queries")
     vectors = encode([q["question"] for q in queries])
     for q, v in zip(queries, vectors):
-        q["X"], ids, q["terms"] = _pairs(searcher, q["question"], v)
-        q["y"] = np.array([i in q["relevant"] for i in ids.tolist()], dtype=int)
         q["vector"] = v
+    index = searcher.index
+    sentence_chunk = np.array([i for i, rows in enumerate(index.sentence_rows) for _ in rows], dtype=np.int64)
+    chunk_vectors = searcher.chunk_vectors
+    adapters: dict[frozenset[str], np.ndarray] = {}
 
-    def fit_ranker(rows: list[dict]):
-        return _fit_logistic(np.vstack([q["X"] for q in rows]), np.concatenate([q["y"] for q in rows]), RANKER_C)
+    def adapter_without(articles_out: frozenset[str]) -> np.ndarray:
+        """The adapter fitted on every training query none of ``articles_out`` answers."""
+        if articles_out not in adapters:
+            rows = [q for q in queries if not q["docs"] & articles_out]
+            adapters[articles_out] = fit_adapter(np.stack([q["vector"] for q in rows]),
+                                                 [q["relevant"] for q in rows], chunk_vectors,
+                                                 index.sentence_vectors, sentence_chunk)
+        return adapters[articles_out]
 
-    articles = sorted({doc_key(c.doc_id) for c in searcher.index.chunks})
+    def labelled(q: dict, adapter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, ids, _terms = _pairs(searcher, q["question"], q["vector"], adapter)
+        return x, np.array([i in q["relevant"] for i in ids.tolist()], dtype=int)
+
+    def fit_ranker(rows: list[tuple[np.ndarray, np.ndarray]]):
+        return _fit_logistic(np.vstack([x for x, _ in rows]), np.concatenate([y for _, y in rows]), RANKER_C)
+
+    articles = sorted({doc_key(c.doc_id) for c in index.chunks})
     folds, per_article = {}, {}
     qa_rows = [q for q in queries if q["group"] == "qa"]
     for art in articles:
-        folds[art] = fit_ranker([q for q in queries if art not in q["docs"]])
-        per_article[art] = _rank_metrics([q for q in qa_rows if art in q["docs"]], *folds[art])
+        log(f"ranker: leaving out article {art}")
+        train_rows = [labelled(q, adapter_without(frozenset({art, min(q["docs"])}))) for q in queries
+                      if art not in q["docs"]]
+        folds[art] = (*fit_ranker(train_rows), adapter_without(frozenset({art})))
+        tests = [dict(zip(("X", "y"), labelled(q, folds[art][2]))) for q in qa_rows if art in q["docs"]]
+        per_article[art] = _rank_metrics(tests, *folds[art][:2])
     total = sum(m["n"] for m in per_article.values())
     loao = {k: round(sum(m[k] * m["n"] for m in per_article.values()) / total, 4) for k in ("hit@1", "hit@3", "mrr@5")}
-    coef, intercept = fit_ranker(queries)
+    coef, intercept = fit_ranker([labelled(q, adapter_without(frozenset({min(q["docs"])}))) for q in queries])
+    adapter = adapter_without(frozenset())
     log(f"ranker leave-one-article-out on {len(qa_rows)} QA questions: {loao}")
 
     # Answerability: features from an out-of-article ranker, so positives look like unseen ones.
     def features(question: str, vector: np.ndarray, ranker) -> np.ndarray:
-        pairs, _ids, terms = _pairs(searcher, question, vector)
+        pairs, _ids, terms = _pairs(searcher, question, vector, ranker[2])
         scores = pairs @ ranker[0] + ranker[1] if len(pairs) else np.zeros(0)
         return np.concatenate([question_features(pairs, scores, terms), vector])
 
-    positives = [features(q["question"], q["vector"], folds[sorted(q["docs"])[0]]) for q in qa_rows]
+    positives = [features(q["question"], q["vector"], folds[min(q["docs"])]) for q in qa_rows]
     # Answer records without anchors (near misses: ordinary questions whose wording looks risky)
     # are answerable questions too; they have no article, so each gets a rotating fold's ranker.
     near = [r.question for r in load_qa([qa_dir / f for f in (*ANSWER_FILES, *NEGATIVE_FILES)])
@@ -174,7 +202,7 @@ def train(searcher: Searcher, encode: Callable[[list[str]], np.ndarray], qa_dir:
         "cv_qa_negatives_answered": round(float(np.mean(oof[own] >= threshold)), 4),
     }
     if external_test:
-        ext = [features(t, v, (coef, intercept)) for t, v in zip(external_test, encode(external_test))]
+        ext = [features(t, v, (coef, intercept, adapter)) for t, v in zip(external_test, encode(external_test))]
         answerability["external_test_answered"] = round(float(np.mean(np.vstack(ext) @ q_coef + q_intercept >= threshold)), 4)
         answerability["external_test_n"] = len(external_test)
     log(f"answerability: {answerability}")
@@ -183,4 +211,4 @@ def train(searcher: Searcher, encode: Callable[[list[str]], np.ndarray], qa_dir:
             "answerability": answerability, "threshold": round(threshold, 4),
             "data": str(data_dir) if data_dir else None}
     return RankingModel(coef.astype(np.float64), intercept, q_coef.astype(np.float64), q_intercept,
-                        threshold, info)
+                        threshold, info, adapter)
