@@ -165,24 +165,8 @@ class Searcher:
 
     def _sentence_scores(self, query_vector: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best and mean sentence cosine of each of ``ids`` (0 for a passage without sentences)."""
-        sims = self.index.sentence_vectors @ query_vector
-        counts = self.stats.sentence_counts[ids]
-        has = counts > 0
-        best = np.zeros(len(ids), np.float32)
-        mean = np.zeros(len(ids), np.float32)
-        if has.any() and len(sims):
-            starts = self.stats.sentence_starts[ids][has]
-            # reduceat over the candidates' own sentence ranges, taken in index order
-            order = np.argsort(starts, kind="stable")
-            s_sorted, c_sorted = starts[order], counts[has][order]
-            rows = np.concatenate([np.arange(a, a + c) for a, c in zip(s_sorted, c_sorted)])
-            offsets = np.concatenate([[0], np.cumsum(c_sorted)[:-1]])
-            picked = sims[rows]
-            b, m = np.empty(len(order), np.float32), np.empty(len(order), np.float32)
-            b[order] = np.maximum.reduceat(picked, offsets)
-            m[order] = np.add.reduceat(picked, offsets) / c_sorted
-            best[has], mean[has] = b, m
-        return best, mean
+        best, mean = self.stats.per_chunk_max_mean(self.index.sentence_vectors @ query_vector)
+        return best[ids], mean[ids]
 
     def _dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
         """Per chunk: the best cosine over its vectors (its text in context, its FAQ question)."""

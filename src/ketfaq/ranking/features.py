@@ -32,7 +32,7 @@ PAIR_FEATURES = (
 QUESTION_FEATURES = (
     "top_score", "second_score", "margin", "top_dense", "top_sentence", "top_bm25_log",
     "top_coverage", "top_heading_coverage", "known_share", "unknown_count", "log_terms",
-    "best_coverage",
+    "best_coverage", "top_adapted_dense", "top_adapted_sentence", "best_adapted_sentence",
 )
 
 
@@ -62,6 +62,18 @@ class ChunkStats:
     @property
     def max_idf(self) -> float:
         return math.log(1.0 + self.n_chunks)
+
+    def per_chunk_max_mean(self, per_sentence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per chunk, the max and the mean of a per-sentence score (0 where a chunk has none).
+        A chunk's sentences are contiguous rows in index order, so one reduceat covers them all."""
+        best = np.zeros(self.n_chunks, np.float32)
+        mean = np.zeros(self.n_chunks, np.float32)
+        has = self.sentence_counts > 0
+        if has.any() and len(per_sentence):
+            starts = self.sentence_starts[has]
+            best[has] = np.maximum.reduceat(per_sentence, starts)
+            mean[has] = np.add.reduceat(per_sentence, starts) / self.sentence_counts[has]
+        return best, mean
 
 
 def _postings(stem_sets: Sequence[frozenset[str]]) -> dict[str, np.ndarray]:
@@ -154,18 +166,12 @@ def _coverage(terms: QuestionTerms, postings: dict[str, np.ndarray], ids: np.nda
 
 def _sentence_coverage(terms: QuestionTerms, stats: ChunkStats, ids: np.ndarray) -> np.ndarray:
     """Per passage, the idf-weighted share of the question's stems its best sentence contains."""
-    out = np.zeros(len(ids), np.float32)
-    if not terms.stems:
-        return out
-    n_sentences = int(stats.sentence_starts[-1] + stats.sentence_counts[-1]) if stats.n_chunks else 0
+    if not terms.stems or not stats.n_chunks:
+        return np.zeros(len(ids), np.float32)
+    n_sentences = int(stats.sentence_starts[-1] + stats.sentence_counts[-1])
     per_sentence = terms.weights @ _presence(terms, stats.sentence_postings, n_sentences)
     total = float(terms.weights.sum()) or 1.0
-    for j, idx in enumerate(ids.tolist()):
-        count = stats.sentence_counts[idx]
-        if count:
-            start = stats.sentence_starts[idx]
-            out[j] = per_sentence[start:start + count].max() / total
-    return out
+    return (stats.per_chunk_max_mean(per_sentence.astype(np.float32))[0][ids] / total).astype(np.float32)
 
 
 def _rrank(rank: np.ndarray) -> np.ndarray:
@@ -205,7 +211,7 @@ def question_features(pairs: np.ndarray, scores: np.ndarray, terms: QuestionTerm
     unknown = float((~terms.known).sum()) if n_terms else 0.0
     if len(scores) == 0:
         return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, known_share, unknown,
-                         math.log1p(n_terms), 0.0], np.float32)
+                         math.log1p(n_terms), 0.0, 0.0, 0.0, 0.0], np.float32)
     order = np.argsort(-scores, kind="stable")
     top = pairs[order[0]]
     second = float(scores[order[1]]) if len(order) > 1 else float(scores[order[0]]) - 5.0
@@ -214,4 +220,5 @@ def question_features(pairs: np.ndarray, scores: np.ndarray, terms: QuestionTerm
         top[col["dense"]], top[col["sentence_max"]], top[col["bm25_log"]],
         top[col["coverage"]], top[col["heading_coverage"]], known_share, unknown,
         math.log1p(n_terms), float(pairs[:, col["coverage"]].max()),
+        top[col["adapted_dense"]], top[col["adapted_sentence"]], float(pairs[:, col["adapted_sentence"]].max()),
     ], np.float32)
