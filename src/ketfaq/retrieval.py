@@ -197,7 +197,7 @@ class Searcher:
         terms = self.question_terms(question)
         pairs = pair_features(cands, terms, self.stats)
         scores = self.ranker.score_pairs(pairs) if len(pairs) else np.zeros(0)
-        logit = self.ranker.answerable_logit(question_features(pairs, scores, terms), query_vector)
+        logit = self.ranker.answerable_logit(question_features(pairs, scores, terms, cands.ids, self.stats), query_vector)
         order = np.argsort(-scores, kind="stable")
         hits = self._distinct(cands.ids[order].tolist(), cands.dense[order].tolist(),
                               scores[order].tolist(), query_vector, k)

@@ -33,6 +33,7 @@ QUESTION_FEATURES = (
     "top_score", "second_score", "margin", "top_dense", "top_sentence", "top_bm25_log",
     "top_coverage", "top_heading_coverage", "known_share", "unknown_count", "log_terms",
     "best_coverage", "top_adapted_dense", "top_adapted_sentence", "best_adapted_sentence",
+    "missing_top", "missing_top3",
 )
 
 
@@ -201,7 +202,19 @@ def pair_features(cands: Candidates, terms: QuestionTerms, stats: ChunkStats) ->
     return np.column_stack(columns).astype(np.float32)
 
 
-def question_features(pairs: np.ndarray, scores: np.ndarray, terms: QuestionTerms) -> np.ndarray:
+def _missing(terms: QuestionTerms, stats: ChunkStats, ids: np.ndarray) -> float:
+    """The idf (over the highest possible) of the rarest question stem none of ``ids`` uses: one
+    specific word the best passages never mention ("coffee", "medicaid") is the usual mark of a
+    question they don't answer."""
+    if not terms.stems or not len(ids):
+        return 0.0
+    present = _presence(terms, stats.text_postings, stats.n_chunks)[:, ids].any(axis=1)
+    absent = terms.weights[~present]
+    return float(absent.max() / stats.max_idf) if len(absent) else 0.0
+
+
+def question_features(pairs: np.ndarray, scores: np.ndarray, terms: QuestionTerms,
+                      ids: np.ndarray, stats: ChunkStats) -> np.ndarray:
     """:data:`QUESTION_FEATURES`: how strong the best evidence is, and how much of the question
     the corpus can speak to at all (stems it never uses are the usual sign of an uncovered topic).
     """
@@ -211,7 +224,7 @@ def question_features(pairs: np.ndarray, scores: np.ndarray, terms: QuestionTerm
     unknown = float((~terms.known).sum()) if n_terms else 0.0
     if len(scores) == 0:
         return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, known_share, unknown,
-                         math.log1p(n_terms), 0.0, 0.0, 0.0, 0.0], np.float32)
+                         math.log1p(n_terms), 0.0, 0.0, 0.0, 0.0, 1.0, 1.0], np.float32)
     order = np.argsort(-scores, kind="stable")
     top = pairs[order[0]]
     second = float(scores[order[1]]) if len(order) > 1 else float(scores[order[0]]) - 5.0
@@ -221,4 +234,5 @@ def question_features(pairs: np.ndarray, scores: np.ndarray, terms: QuestionTerm
         top[col["coverage"]], top[col["heading_coverage"]], known_share, unknown,
         math.log1p(n_terms), float(pairs[:, col["coverage"]].max()),
         top[col["adapted_dense"]], top[col["adapted_sentence"]], float(pairs[:, col["adapted_sentence"]].max()),
+        _missing(terms, stats, ids[order[:1]]), _missing(terms, stats, ids[order[:3]]),
     ], np.float32)

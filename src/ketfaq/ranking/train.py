@@ -153,9 +153,9 @@ def train(searcher: Searcher, encode: Callable[[list[str]], np.ndarray], qa_dir:
 
     # Answerability: features from an out-of-article ranker, so positives look like unseen ones.
     def features(question: str, vector: np.ndarray, ranker) -> np.ndarray:
-        pairs, _ids, terms = _pairs(searcher, question, vector, ranker[2])
+        pairs, ids, terms = _pairs(searcher, question, vector, ranker[2])
         scores = pairs @ ranker[0] + ranker[1] if len(pairs) else np.zeros(0)
-        return np.concatenate([question_features(pairs, scores, terms), vector])
+        return np.concatenate([question_features(pairs, scores, terms, ids, searcher.stats), vector])
 
     positives = [features(q["question"], q["vector"], folds[min(q["docs"])]) for q in qa_rows]
     # Answer records without anchors (near misses: ordinary questions whose wording looks risky)
