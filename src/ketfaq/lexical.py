@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 import sys
-from importlib import resources
 import threading
 from functools import lru_cache
+from importlib import resources
 from types import ModuleType
 
 import numpy as np
