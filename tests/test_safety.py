@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
+import re
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -561,3 +563,29 @@ def test_normalize_expands_contractions_and_slang():
     assert normalize("I’m gonna kms") == "i am going to kill myself"
     assert normalize("I can't do this anymore") == "i cannot do this anymore"
     assert normalize("No aguanto MÁS") == "no aguanto mas"
+
+
+def _one_edit(word: str, rng: random.Random) -> str:
+    """``word`` with one deletion, vowel substitution or transposition inside it."""
+    i = rng.randrange(1, len(word) - 1)
+    op = rng.choice("dst")
+    if op == "d":
+        return word[:i] + word[i + 1:]
+    if op == "s":
+        return word[:i] + rng.choice("aeiou") + word[i + 1:]
+    return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+
+
+def test_crises_with_a_typo_in_every_long_word_are_still_crises(gate: SafetyGate) -> None:
+    """A misspelt word is read as the lexicon word one edit away ("sucidal"): every crisis record
+    with one edit in each word of six letters or more (seeded) stays a crisis 9 times in 10
+    (0.56 without the spelling step), and ordinary questions misspelt the same way stay ordinary."""
+    rng = random.Random(0)
+    garble = lambda text: re.sub(r"[A-Za-z]{6,}", lambda m: _one_edit(m.group(), rng), text)  # noqa: E731
+    crises = [garble(r["question"]) for _, r in _records("crisis")]
+    caught = [t for t in crises if gate.classify(t).kind == "crisis"]
+    assert len(caught) >= 0.9 * len(crises), sorted(set(crises) - set(caught))[:10]
+    ordinary = [garble(r["question"]) for r in ANSWERS_EXTRA if r["kind"] == "answer"]
+    flagged = [t for t in ordinary if gate.classify(t).kind == "crisis"]
+    assert len(flagged) <= 0.01 * len(ordinary), flagged
+    assert gate.classify("i feel sucidal and i want to end my life").kind == "crisis"

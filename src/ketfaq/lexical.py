@@ -2,10 +2,9 @@
 
 Questions are tokenized exactly as bm25s tokenizes the corpus (same splitter, stopwords,
 stemmer and stem ids), with the clinic's synonyms file mapping visitors' words to the articles'.
-A question word that is neither an article word nor an English word (symspellpy's 82,765-word
-dictionary) is read as the article word one edit away, when there is one (a typo: "anxeity",
+A misspelt question word is read as the article word one edit away (ketfaq.spelling: "anxeity",
 "sesions"), so a misspelling neither drops out of BM25 nor looks like an uncovered topic to the
-answerability model. Real words the articles don't use ("coffee", "medicaid") are left as they are.
+answerability model.
 """
 
 from __future__ import annotations
@@ -14,14 +13,13 @@ import re
 import sys
 import threading
 from functools import lru_cache
-from importlib import resources
 from types import ModuleType
 
 import numpy as np
 import Stemmer
-from symspellpy import SymSpell, Verbosity
 
 from ketfaq.chunking import Chunk
+from ketfaq.spelling import Speller
 
 __all__ = ["KeywordIndex", "keyword_text"]
 
@@ -47,16 +45,6 @@ def _import_bm25s() -> ModuleType:
 bm25s = _import_bm25s()
 _WORD_RE = re.compile(r"[\w'’-]+", re.UNICODE)
 _ALNUM_RE = re.compile(r"\w+", re.UNICODE)
-TYPO_MIN_LENGTH = 5  # one edit from a shorter word is too often another word
-
-
-@lru_cache(maxsize=1)
-def english_words() -> frozenset[str]:
-    """symspellpy's English frequency dictionary, as a set of words (read once, ~30 ms)."""
-    source = resources.files("symspellpy").joinpath("frequency_dictionary_en_82_765.txt")
-    return frozenset(line.split(" ", 1)[0] for line in source.read_text("utf-8").splitlines())
-
-
 def keyword_text(chunk: Chunk, heading_weight: int = 3) -> str:
     """What BM25 indexes for a chunk: its heading path ``heading_weight`` times, then its text.
 
@@ -97,9 +85,7 @@ class KeywordIndex:
             for word in self._split(keyword_text(chunk, 1).lower()):
                 if word not in self._stopwords and word.isalpha():
                     counts[word] = counts.get(word, 0) + 1
-        self._speller = SymSpell(max_dictionary_edit_distance=1, prefix_length=7)
-        for word, count in sorted(counts.items()):
-            self._speller.create_dictionary_entry(word, count)
+        self._speller = Speller(counts)
         self.spelled = lru_cache(maxsize=16384)(self._spell_word)
         # Each phrase's regex is tried only when the question has the phrase's first word:
         # a whole-word match implies it, and most phrases are never tried.
@@ -115,13 +101,9 @@ class KeywordIndex:
             return self._stemmer.stemWord(word)
 
     def _spell_word(self, word: str) -> str:
-        """``word``, or the corpus word one edit away when ``word`` is neither a corpus nor an
-        English word (ties go to the word the articles use most)."""
-        if (len(word) < TYPO_MIN_LENGTH or not word.isalpha() or self._stem(word) in self._stem_ids
-                or word in english_words()):
-            return word
-        found = self._speller.lookup(word, Verbosity.TOP, max_edit_distance=1)
-        return found[0].term if found else word
+        """``word``, or the article word one edit away when it is a misspelling (ketfaq.spelling);
+        a word whose stem the articles use ("sessions" for "session") is no misspelling."""
+        return word if self._stem(word) in self._stem_ids else self._speller.word(word)
 
     def _words(self, text: str, stopwords: frozenset[str]) -> list[str]:
         return [self.spelled(w) for w in self._split(text.lower()) if w not in stopwords]

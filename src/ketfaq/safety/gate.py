@@ -40,7 +40,7 @@ from ketfaq.safety.lexicon import Lexicon, load_lexicon
 from ketfaq.safety.matching import CrisisMatcher, referral_for_pattern
 from ketfaq.safety.model import Band, RiskModel, extra_windows, load_model, screened_text
 from ketfaq.safety.semantic import ExemplarScorer
-from ketfaq.safety.text import WORD, normalize, sentences, split_clauses
+from ketfaq.safety.text import WORD, lexicon_speller, normalize, sentences, split_clauses
 from ketfaq.settings import Settings
 
 __all__ = ["Analysis", "SafetyDecision", "SafetyGate", "readable", "without_surrogates"]
@@ -112,6 +112,7 @@ class SafetyGate:
         self._lex = lex = lexicon or load_lexicon()
         preload_identifier()
         self._matcher = CrisisMatcher(lex, settings.resolved_model_cache_dir() / "safety")
+        self._speller = lexicon_speller(lex)
         # use_model=False: the rules and exemplars alone (layer tests, ablations in evaluation).
         self._model = (model or load_model(settings.safety_model_path)) if use_model else None
 
@@ -139,8 +140,14 @@ class SafetyGate:
         language = detect_language(text, lex)
         parts = sentences(normalized)
 
-        # 1. Crisis lexicon (all languages, whatever the detected language).
+        # 1. Crisis lexicon (all languages, whatever the detected language); a message with a
+        #    misspelt word ("sucidal") is matched a second time with the word read as meant.
         hit, negated = self._matcher.match(parts)
+        if hit is None:
+            spelled = self._speller.text(normalized)
+            if spelled != normalized:
+                hit, negated_spelled = self._matcher.match(sentences(spelled))
+                negated = negated or negated_spelled
         if hit is not None:
             pattern_id, pattern_lang = hit
             lang = language

@@ -6,8 +6,9 @@ import re
 import unicodedata
 
 from ketfaq.safety.lexicon import Lexicon, load_lexicon
+from ketfaq.spelling import Speller
 
-__all__ = ["normalize", "split_clauses", "sentences", "WORD", "QUOTES"]
+__all__ = ["normalize", "split_clauses", "sentences", "lexicon_speller", "WORD", "QUOTES"]
 
 QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "“": '"', "”": '"', "ʼ": "'"})
 _SENTENCE_SPLIT = re.compile(r"[.!?;¿¡\n]+|\s[-–—]+\s|\s*[–—]\s*")
@@ -48,3 +49,14 @@ def split_clauses(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+
+
+def lexicon_speller(lexicon: Lexicon) -> Speller:
+    """Corrections toward the lexicon's own words: its exemplars' words and the letter runs of its
+    crisis patterns (e.g. "suicidal", "overdose", "myself"), so "sucidal" reads as "suicidal"."""
+    counts: dict[str, int] = {}
+    texts = [*lexicon.crisis_exemplars, *lexicon.near_miss_exemplars, *(p.source for p in lexicon.crisis)]
+    for text in texts:
+        for word in WORD.findall(normalize(text, lexicon) if text in lexicon.crisis_exemplars else text.lower()):
+            counts[word] = counts.get(word, 0) + 1
+    return Speller(counts)
