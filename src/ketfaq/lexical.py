@@ -45,6 +45,8 @@ def _import_bm25s() -> ModuleType:
 bm25s = _import_bm25s()
 _WORD_RE = re.compile(r"[\w'’-]+", re.UNICODE)
 _ALNUM_RE = re.compile(r"\w+", re.UNICODE)
+
+
 def keyword_text(chunk: Chunk, heading_weight: int = 3) -> str:
     """What BM25 indexes for a chunk: its heading path ``heading_weight`` times, then its text.
 
