@@ -88,7 +88,6 @@ class KeywordIndex:
                 if word not in self._stopwords and word.isalpha():
                     counts[word] = counts.get(word, 0) + 1
         self._speller = Speller(counts)
-        self.spelled = lru_cache(maxsize=16384)(self._spell_word)
         # Each phrase's regex is tried only when the question has the phrase's first word:
         # a whole-word match implies it, and most phrases are never tried.
         self._synonyms: dict[str, list[tuple[int, re.Pattern[str], list[str]]]] = {}
@@ -102,7 +101,7 @@ class KeywordIndex:
         with self._stem_lock:
             return self._stemmer.stemWord(word)
 
-    def _spell_word(self, word: str) -> str:
+    def spelled(self, word: str) -> str:
         """``word``, or the article word one edit away when it is a misspelling (ketfaq.spelling);
         a word whose stem the articles use ("sessions" for "session") is no misspelling."""
         return word if self._stem(word) in self._stem_ids else self._speller.word(word)

@@ -10,7 +10,6 @@ letters, where one edit too often makes another word.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 
@@ -32,8 +31,8 @@ def english_words() -> frozenset[str]:
 class Speller:
     """Corrections toward ``vocabulary`` (word -> how often it is used; ties go to the commoner)."""
 
-    def __init__(self, vocabulary: dict[str, int], known: Iterable[str] = ()) -> None:
-        self._known = frozenset(vocabulary) | frozenset(known)
+    def __init__(self, vocabulary: dict[str, int]) -> None:
+        self._known = frozenset(vocabulary)
         self._symspell = SymSpell(max_dictionary_edit_distance=1, prefix_length=7)
         for word, count in sorted(vocabulary.items()):
             if len(word) >= MIN_LENGTH - 1:

@@ -3,8 +3,8 @@ answerability model.
 
 The adapter is a matrix applied to the question vector (``ranking.adapter``); the other two are
 logistic regressions stored as plain arrays (standardisation folded in), so serving needs numpy
-only and a question costs a matrix-vector product and a few dot products. ``ketfaq rank train`` rebuilds the artifact
-(docs/RANKING.md).
+only and a question costs a matrix-vector product and a few dot products. ``ketfaq rank train``
+rebuilds the artifact (docs/RANKING.md).
 """
 
 from __future__ import annotations

@@ -49,14 +49,12 @@ def split_clauses(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
-
-
 def lexicon_speller(lexicon: Lexicon) -> Speller:
     """Corrections toward the lexicon's own words: its exemplars' words and the letter runs of its
     crisis patterns (e.g. "suicidal", "overdose", "myself"), so "sucidal" reads as "suicidal"."""
     counts: dict[str, int] = {}
-    texts = [*lexicon.crisis_exemplars, *lexicon.near_miss_exemplars, *(p.source for p in lexicon.crisis)]
-    for text in texts:
-        for word in WORD.findall(normalize(text, lexicon) if text in lexicon.crisis_exemplars else text.lower()):
+    texts = [normalize(t, lexicon) for t in (*lexicon.crisis_exemplars, *lexicon.near_miss_exemplars)]
+    for text in texts + [p.source.lower() for p in lexicon.crisis]:
+        for word in WORD.findall(text):
             counts[word] = counts.get(word, 0) + 1
     return Speller(counts)
